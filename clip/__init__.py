@@ -1,0 +1,20 @@
+"""CLIP for prompt learning: OpenAI-compatible model, loader, tokenizer, preprocessing and hooks."""
+from .loader import available_models, load, load_clip_to_cpu, register_local_model
+from .model import CLIP, build_model
+from .tokenizer import tokenize
+from .transform import CLIP_MEAN, CLIP_STD, build_preprocess
+from .vision_transformer import VisualOutput
+
+__all__ = [
+    "CLIP",
+    "CLIP_MEAN",
+    "CLIP_STD",
+    "VisualOutput",
+    "available_models",
+    "build_model",
+    "build_preprocess",
+    "load",
+    "load_clip_to_cpu",
+    "register_local_model",
+    "tokenize",
+]

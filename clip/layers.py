@@ -1,0 +1,133 @@
+"""Transformer building blocks shared by CLIP's text tower and its ViT image tower.
+
+Parameter names follow OpenAI's checkpoints (``attn.in_proj_weight``,
+``mlp.c_fc``, ``ln_1`` ...) so real weights load without key mapping, while the
+attention itself runs through PyTorch's fused ``scaled_dot_product_attention``.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HEAD_WIDTH = 64
+TINY_HEAD_WIDTH = 16
+TINY_WIDTH_LIMIT = 256
+
+
+def attention_heads(width):
+    """Number of attention heads CLIP uses for a tower of this width.
+
+    OpenAI's models use heads of 64 channels (``width // 64``) and every real
+    width is at least 512. Widths below 256 only occur in tiny test or toy
+    models; they use heads of 16 channels (at least one head) so that they
+    still exercise multi-head attention. ``build_model`` infers heads with this
+    rule, so any model built by hand must follow it to round-trip.
+    """
+    if width <= 0:
+        raise ValueError(f"attention width must be positive, got {width}")
+    head_width = HEAD_WIDTH if width >= TINY_WIDTH_LIMIT else TINY_HEAD_WIDTH
+    return max(1, width // head_width)
+
+
+class LayerNorm(nn.LayerNorm):
+    """LayerNorm that always computes in fp32 and casts back (fp16 CLIP stays stable)."""
+
+    def forward(self, x):
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        out = F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps)
+        return out.to(x.dtype)
+
+
+class QuickGELU(nn.Module):
+    """The sigmoid approximation of GELU that CLIP was trained with."""
+
+    def forward(self, x):
+        return x * torch.sigmoid(1.702 * x)
+
+
+class MultiheadSelfAttention(nn.Module):
+    """Self-attention with nn.MultiheadAttention's parameter names, computed by fused SDPA."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"attention width {width} is not divisible by {heads} heads")
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * width))
+        self.out_proj = nn.Linear(width, width)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def _project(self, x):
+        """Batch-first ``B x N x width`` -> query, key, value as ``B x heads x N x head_width``."""
+        batch, length, width = x.shape
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
+        qkv = qkv.view(batch, length, 3, self.heads, width // self.heads)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+    def _merge(self, out):
+        batch, heads, length, head_width = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(batch, length, heads * head_width))
+
+    def forward(self, x, causal=False):
+        q, k, v = self._project(x)
+        return self._merge(F.scaled_dot_product_attention(q, k, v, is_causal=causal))
+
+    def forward_with_first_query_weights(self, x):
+        """Attention output plus the first query's post-softmax weights over all keys,
+        averaged over heads (``B x N``). The output is the fused path's, unchanged."""
+        q, k, v = self._project(x)
+        out = self._merge(F.scaled_dot_product_attention(q, k, v))
+        scores = q[:, :, :1].float() @ k.float().transpose(-2, -1) * q.shape[-1] ** -0.5
+        weights = scores.softmax(dim=-1).mean(dim=1)[:, 0]
+        return out, weights.to(x.dtype)
+
+
+class MLP(nn.Module):
+    """CLIP's position-wise feed-forward: c_fc -> QuickGELU -> c_proj."""
+
+    def __init__(self, width, hidden_width):
+        super().__init__()
+        self.c_fc = nn.Linear(width, hidden_width)
+        self.gelu = QuickGELU()
+        self.c_proj = nn.Linear(hidden_width, width)
+
+    def forward(self, x):
+        return self.c_proj(self.gelu(self.c_fc(x)))
+
+
+class ResidualAttentionBlock(nn.Module):
+    """Pre-norm transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.attn = MultiheadSelfAttention(width, heads)
+        self.ln_1 = LayerNorm(width)
+        self.mlp = MLP(width, width * 4)
+        self.ln_2 = LayerNorm(width)
+
+    def forward(self, x, causal=False):
+        x = x + self.attn(self.ln_1(x), causal=causal)
+        return x + self.mlp(self.ln_2(x))
+
+    def forward_with_first_query_weights(self, x):
+        """Block output plus the first token's attention weights over all keys (``B x N``)."""
+        attended, weights = self.attn.forward_with_first_query_weights(self.ln_1(x))
+        x = x + attended
+        return x + self.mlp(self.ln_2(x)), weights
+
+
+class Transformer(nn.Module):
+    """A stack of residual attention blocks on batch-first ``B x N x width`` sequences."""
+
+    def __init__(self, width, layers, heads):
+        super().__init__()
+        self.width = width
+        self.layers = layers
+        self.resblocks = nn.ModuleList(ResidualAttentionBlock(width, heads) for _ in range(layers))
+
+    def forward(self, x, causal=False):
+        for block in self.resblocks:
+            x = block(x, causal=causal)
+        return x

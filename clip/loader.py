@@ -1,0 +1,209 @@
+"""Find, download, verify and read CLIP checkpoints; ``load`` and ``load_clip_to_cpu``.
+
+Accepts OpenAI's two file formats (TorchScript archives and plain state dicts)
+and always rebuilds an eager ``CLIP`` (the prompt-learning hooks need it).
+"""
+import difflib
+import hashlib
+import os
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .model import build_model
+from .transform import build_preprocess
+
+_OPENAI_URL = "https://openaipublic.azureedge.net/clip/models/{sha256}/{file}"
+_MODELS = {
+    name: _OPENAI_URL.format(sha256=sha256, file=file)
+    for name, sha256, file in [
+        ("RN50", "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762", "RN50.pt"),
+        ("RN101", "8fa8567bab74a42d41c5915025a8e4538c3bdbe8804a470a72f30b0d94fab599", "RN101.pt"),
+        ("RN50x4", "7e526bd135e493cef0776de27d5f42653e6b4c8bf9e0f653bb11773263205fdd", "RN50x4.pt"),
+        ("RN50x16", "52378b407f34354e150460fe41077663dd5b39c54cd0bfd2b27167a4a06ec9aa", "RN50x16.pt"),
+        ("RN50x64", "be1cfb55d75a9666199fb2206c106743da0f6468c9d327f3e0d0a543a9919d9c", "RN50x64.pt"),
+        ("ViT-B/32", "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af", "ViT-B-32.pt"),
+        ("ViT-B/16", "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f", "ViT-B-16.pt"),
+        ("ViT-L/14", "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836", "ViT-L-14.pt"),
+        ("ViT-L/14@336px", "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02", "ViT-L-14-336px.pt"),
+    ]
+}
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_LOCAL_MODELS = {
+    "MiniCLIP": (_PACKAGE_DIR / "pretrained" / "miniclip.pt", "python tools/pretrain_miniclip.py"),
+}
+_CHECKPOINT_SUFFIXES = {".pt", ".pth", ".bin", ".tar"}
+_CHUNK = 1 << 20
+
+
+def available_models():
+    """Names ``load`` accepts: OpenAI's released models, then registered local models."""
+    return list(_MODELS) + list(_LOCAL_MODELS)
+
+
+def register_local_model(name, path, how_to_build=None):
+    """Make ``load(name)`` / ``MODEL.BACKBONE.NAME: name`` read the checkpoint at ``path``.
+
+    ``how_to_build`` is shown to the user when the file does not exist yet.
+    """
+    if name in _MODELS:
+        raise ValueError(f"{name!r} is an OpenAI model name; register the local model under another name")
+    _LOCAL_MODELS[name] = (Path(path), how_to_build)
+
+
+def _default_cache_dir():
+    return Path(os.path.expanduser("~/.cache/clip"))
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download(url, target):
+    """Download ``url`` to ``target`` through a temporary file, verifying its SHA256."""
+    expected = url.split("/")[-2]
+    partial = target.with_name(target.name + ".part")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url) as source, open(partial, "wb") as output:
+            total = int(source.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="iB", unit_scale=True, unit_divisor=1024, desc=target.name) as bar:
+                for chunk in iter(lambda: source.read(_CHUNK), b""):
+                    output.write(chunk)
+                    bar.update(len(chunk))
+    except (urllib.error.URLError, OSError) as error:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(
+            f"could not download {url} ({error}). Download the file manually to {target}, "
+            "or set MODEL.BACKBONE.PATH to a local checkpoint"
+        ) from error
+    actual = _sha256(partial)
+    if actual != expected:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(
+            f"downloaded file from {url} has SHA256 {actual}, expected {expected}; "
+            f"the download was corrupted: try again or download it manually to {target}"
+        )
+    os.replace(partial, target)
+
+
+def _openai_checkpoint(name, download_root):
+    url = _MODELS[name]
+    target = Path(download_root or _default_cache_dir()) / url.split("/")[-1]
+    if not target.exists():
+        _download(url, target)
+        return target
+    expected = url.split("/")[-2]
+    actual = _sha256(target)
+    if actual != expected:
+        raise RuntimeError(
+            f"checksum mismatch for {target}: SHA256 is {actual}, expected {expected} for {name}; "
+            f"the file is corrupted or is another model: delete it to download it again from {url}"
+        )
+    return target
+
+
+def _local_checkpoint(name):
+    path, how_to_build = _LOCAL_MODELS[name]
+    if not path.is_file():
+        hint = f"; build it with `{how_to_build}`" if how_to_build else ""
+        raise FileNotFoundError(f"checkpoint of local model {name!r} not found at {path}{hint}")
+    return path
+
+
+def _unknown_name_error(name):
+    names = available_models()
+    by_lower = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
+    hint = f" Did you mean {by_lower[close[0]]!r}?" if close else ""
+    return ValueError(
+        f"unknown CLIP model {name!r} (and no file with that path). Available models: {names}.{hint} "
+        "To use a local checkpoint, pass its file path (MODEL.BACKBONE.PATH)."
+    )
+
+
+def _looks_like_path(name):
+    return Path(name).suffix in _CHECKPOINT_SUFFIXES or os.path.isabs(name) or name.startswith(".")
+
+
+def checkpoint_path(name_or_path, download_root=None):
+    """Model name or file path -> local checkpoint file (downloading OpenAI models if needed)."""
+    name_or_path = os.fspath(name_or_path)
+    if name_or_path in _MODELS:
+        return _openai_checkpoint(name_or_path, download_root)
+    if name_or_path in _LOCAL_MODELS:
+        return _local_checkpoint(name_or_path)
+    path = Path(os.path.expanduser(name_or_path))
+    if path.is_file():
+        return path
+    if _looks_like_path(name_or_path):
+        raise FileNotFoundError(
+            f"checkpoint file not found: {path}; check the path (MODEL.BACKBONE.PATH) or use a model name "
+            f"from {available_models()}"
+        )
+    raise _unknown_name_error(name_or_path)
+
+
+def read_state_dict(path):
+    """State dict of a TorchScript archive or of a plain (``weights_only``-safe) state-dict file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(str(path), map_location="cpu").state_dict()
+    except RuntimeError:
+        pass
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise RuntimeError(
+            f"could not read checkpoint {path}: it is neither a TorchScript archive nor a state dict "
+            f"({type(error).__name__}); the file is corrupted or truncated: delete it and download "
+            "or build it again"
+        ) from error
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
+        checkpoint = checkpoint["state_dict"]
+    if not isinstance(checkpoint, dict):
+        raise ValueError(
+            f"{path} holds a {type(checkpoint).__name__}, not a state dict; is this an OpenAI CLIP checkpoint?"
+        )
+    return checkpoint
+
+
+def load(name_or_path, device="cpu", jit=False, download_root=None):
+    """Load a CLIP model by name or path -> ``(model, preprocess)``.
+
+    On CPU the model is cast to fp32 (as OpenAI's ``load``); elsewhere it keeps
+    ``build_model``'s fp16 weights.
+    """
+    if jit:
+        raise ValueError(
+            "jit=True is not supported: this toolkit always rebuilds an eager CLIP (the prompt hooks "
+            "need it); call clip.load(..., jit=False)"
+        )
+    state_dict = read_state_dict(checkpoint_path(name_or_path, download_root))
+    model = build_model(state_dict).to(device)
+    if torch.device(device).type == "cpu":
+        model.float()
+    return model, build_preprocess(model.visual.input_resolution)
+
+
+def load_clip_to_cpu(cfg):
+    """CLIP for ``cfg.MODEL.BACKBONE`` (PATH if set, else NAME) on CPU, fp16 weights, eval mode."""
+    backbone = cfg.MODEL.BACKBONE
+    path = getattr(backbone, "PATH", "") or ""
+    if path:
+        if not Path(os.path.expanduser(path)).is_file():
+            raise FileNotFoundError(f"MODEL.BACKBONE.PATH points to a missing file: {path}")
+        checkpoint = Path(os.path.expanduser(path))
+    else:
+        checkpoint = checkpoint_path(backbone.NAME)
+    return build_model(read_state_dict(checkpoint))

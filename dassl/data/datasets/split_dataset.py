@@ -1,0 +1,515 @@
+"""The shared pattern of the split-file benchmarks, written once.
+
+CoOp-family datasets all do the same thing: read a fixed train/val/test split
+(``split_zhou_<Name>.json``) or build one from the raw annotations, sample
+few-shot subsets with a per-(shots, seed) cache, keep the base or new half of
+the classes, and hand the three lists to ``DatasetBase``. This module holds
+that pattern (``SplitJsonDataset``) and its helpers, so a dataset file only
+states what is specific to it: folder names, class-name rules and where a
+fallback split comes from.
+
+Departures from upstream, on purpose:
+- the few-shot cache is JSON with paths relative to the dataset folder
+  (``split_fewshot/shot_{K}-seed_{S}.json``), so a moved data folder reuses it
+  and nothing is ever unpickled (an upstream ``.pkl`` beside it is ignored);
+- image existence is checked with one directory listing per folder;
+- fallback splits use a private generator with a fixed seed and sorted file
+  listings, so they do not depend on the run seed or on ``os.listdir`` order,
+  and they do not shift the global ``random`` stream the few-shot sample uses.
+"""
+import json
+import math
+import os
+import random
+import tempfile
+from collections import defaultdict
+
+from .base_dataset import DatasetBase, Datum
+
+DATASETS_GUIDE = "DATASETS.md"
+FALLBACK_SPLIT_SEED = 1
+FEWSHOT_DIR = "split_fewshot"
+CAPTION_FILES = ("captions.txt", "descriptions.txt")
+SUBSAMPLE_CHOICES = ("all", "base", "new")
+
+
+class DatasetProblem(Exception):
+    """Something about a dataset on disk that the user has to fix; the message says what and how."""
+
+
+class DatasetNotFoundError(DatasetProblem, FileNotFoundError):
+    """A dataset folder, image folder or annotation file is absent."""
+
+
+class SplitFileError(DatasetProblem, ValueError):
+    """A split or few-shot JSON file cannot be read as ``{key: [[path, label, classname], ...]}``."""
+
+
+class MissingImagesError(DatasetProblem, FileNotFoundError):
+    """A split file names images that are not on disk."""
+
+
+def guide_section(anchor):
+    """Where DATASETS.md explains a dataset, e.g. ``DATASETS.md#caltech101``."""
+    return f"{DATASETS_GUIDE}#{anchor}" if anchor else DATASETS_GUIDE
+
+
+class FolderIndex:
+    """Answers "which files are in this folder?" with one listing per folder, cached.
+
+    Checking 1.3M images one ``stat`` at a time is slow on network storage;
+    listing each folder once and looking names up in a set is not.
+    """
+
+    def __init__(self):
+        self._entries = {}
+
+    def entries(self, folder):
+        """``{name: is_dir}`` of the non-hidden entries of ``folder`` (empty when it does not exist)."""
+        folder = os.path.normpath(folder)
+        if folder not in self._entries:
+            try:
+                with os.scandir(folder) as scan:
+                    self._entries[folder] = {e.name: e.is_dir() for e in scan if not e.name.startswith(".")}
+            except (FileNotFoundError, NotADirectoryError):
+                self._entries[folder] = {}
+        return self._entries[folder]
+
+    def exists(self, path):
+        """Whether ``path`` is listed in its parent folder."""
+        folder, name = os.path.split(os.path.normpath(path))
+        return name in self.entries(folder)
+
+    def subfolders(self, folder):
+        """Sorted names of the sub-folders of ``folder``."""
+        return sorted(name for name, is_dir in self.entries(folder).items() if is_dir)
+
+    def files(self, folder):
+        """Sorted names of the files of ``folder``."""
+        return sorted(name for name, is_dir in self.entries(folder).items() if not is_dir)
+
+
+def read_text_lines(path):
+    """The stripped, non-empty lines of an annotation file."""
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def read_classnames(text_file):
+    """``{folder: class name}`` from "folder class name words" lines (ImageNet's classnames.txt format)."""
+    classnames = {}
+    for line in read_text_lines(text_file):
+        folder, _, classname = line.partition(" ")
+        classnames[folder] = classname.strip()
+    return classnames
+
+
+def list_class_folders(image_dir, index, ignored=()):
+    """``[(folder name, sorted image file names), ...]`` for every class folder, sorted by name."""
+    return [(folder, index.files(os.path.join(image_dir, folder)))
+            for folder in index.subfolders(image_dir) if folder not in ignored]
+
+
+def empty_class_folders(image_dir, index, ignored=()):
+    """Names of class folders without a single image file."""
+    return [folder for folder, images in list_class_folders(image_dir, index, ignored) if not images]
+
+
+def class_folder_items(parent_dir, classes, index):
+    """Datums for every image of every ``(folder, label, classname)`` in ``classes``, images sorted by name."""
+    return [Datum(impath=os.path.join(parent_dir, folder, name), label=label, classname=classname)
+            for folder, label, classname in classes for name in index.files(os.path.join(parent_dir, folder))]
+
+
+# ----------------------------------------------------------------------------- split files
+
+
+def _relative_path(impath, path_prefix):
+    prefix = os.path.join(path_prefix, "")
+    if not impath.startswith(prefix):
+        raise ValueError(f"image {impath} is not inside {path_prefix}; a split file can only name images below it")
+    return impath[len(prefix):]
+
+
+def write_split(lists, filepath, path_prefix):
+    """Write ``{key: [[relative_path, label, classname], ...]}`` (indent 4) atomically.
+
+    ``lists`` maps keys to Datum lists; ``None`` entries are left out. The
+    temporary file + rename keeps parallel runs from reading half a file.
+    """
+    content = {key: [[_relative_path(item.impath, path_prefix), item.label, item.classname] for item in items]
+               for key, items in lists.items() if items is not None}
+    folder = os.path.dirname(os.path.abspath(filepath))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".split-", suffix=".json")
+    try:
+        with os.fdopen(handle, "w") as f:
+            json.dump(content, f, indent=4, separators=(",", ": "))
+        os.replace(temporary, filepath)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _load_json(filepath):
+    try:
+        with open(filepath) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SplitFileError(
+            f"{filepath} is not valid JSON ({error}); replace it with an intact copy or delete it to rebuild it"
+        ) from error
+
+
+def _valid_entry(entry):
+    return (isinstance(entry, (list, tuple)) and len(entry) == 3 and isinstance(entry[0], str)
+            and isinstance(entry[1], int) and not isinstance(entry[1], bool) and isinstance(entry[2], str))
+
+
+def _parse_entries(content, filepath, keys):
+    if not isinstance(content, dict) or any(not isinstance(content.get(key), list) for key in keys):
+        found = sorted(content) if isinstance(content, dict) else type(content).__name__
+        raise SplitFileError(f"{filepath} must be a JSON object with the lists {list(keys)}, found {found}; "
+                             "replace it with an intact copy or delete it to rebuild it")
+    for key in keys:
+        for position, entry in enumerate(content[key]):
+            if not _valid_entry(entry):
+                raise SplitFileError(f"{filepath}: entry {key}[{position}] = {entry!r} is not "
+                                     "[relative_path, int_label, classname]; replace the file with an intact copy")
+    return {key: content[key] for key in keys}
+
+
+def check_images_exist(paths, source, index):
+    """Raise naming the first missing image of ``{key: [absolute path, ...]}``; ``source`` says where they came from."""
+    missing = [(key, position, path) for key, key_paths in paths.items()
+               for position, path in enumerate(key_paths) if not index.exists(path)]
+    if missing:
+        key, position, path = missing[0]
+        total = sum(len(key_paths) for key_paths in paths.values())
+        raise MissingImagesError(f"{source}: {len(missing)} of {total} entries name images that do not exist, "
+                                 f"first {key}[{position}] {path}; check --root and the image folder layout")
+
+
+def read_split(filepath, path_prefix, keys=("train", "val", "test"), index=None):
+    """Read a split file into ``{key: [Datum, ...]}`` with absolute paths under ``path_prefix``.
+
+    Every named image must exist; the first missing one is named in the error.
+    """
+    entries = _parse_entries(_load_json(filepath), filepath, keys)
+    paths = {key: [os.path.join(path_prefix, row[0]) for row in rows] for key, rows in entries.items()}
+    check_images_exist(paths, filepath, index or FolderIndex())
+    return {key: [Datum(impath=path, label=row[1], classname=row[2]) for path, row in zip(paths[key], rows)]
+            for key, rows in entries.items()}
+
+
+def read_split_lists(filepath, path_prefix):
+    """Upstream's ``read_split``: ``(train, val, test)`` Datum lists from a ``split_zhou_*.json``."""
+    split = read_split(filepath, path_prefix)
+    return split["train"], split["val"], split["test"]
+
+
+def save_split_lists(train, val, test, filepath, path_prefix):
+    """Upstream's ``save_split``: write the three lists with paths relative to ``path_prefix``."""
+    write_split({"train": train, "val": val, "test": test}, filepath, path_prefix)
+
+
+# ----------------------------------------------------------------------------- fallback splits
+
+
+def fallback_rng():
+    """The generator every fallback split uses: fixed seed, independent of the run's seed."""
+    return random.Random(FALLBACK_SPLIT_SEED)
+
+
+def split_class_groups(groups, p_trn=0.5, p_val=0.2, rng=None):
+    """Split ``[(label, classname, impaths), ...]`` per class into train/val/test (default 50/20/30)."""
+    rng = rng or fallback_rng()
+    train, val, test = [], [], []
+    for label, classname, impaths in groups:
+        impaths = list(impaths)
+        rng.shuffle(impaths)
+        n_train = round(len(impaths) * p_trn)
+        n_val = round(len(impaths) * p_val)
+        if n_train < 1 or n_val < 1 or len(impaths) - n_train - n_val < 1:
+            raise DatasetProblem(
+                f"class {classname!r} has {len(impaths)} image(s): a {p_trn:.0%}/{p_val:.0%}/{1 - p_trn - p_val:.0%} "
+                "split leaves a part empty; give every class at least 4 images")
+        parts = (impaths[:n_train], impaths[n_train:n_train + n_val], impaths[n_train + n_val:])
+        for target, part in zip((train, val, test), parts):
+            target.extend(Datum(impath=impath, label=label, classname=classname) for impath in part)
+    return train, val, test
+
+
+def read_and_split_data(image_dir, p_trn=0.5, p_val=0.2, ignored=(), new_cnames=None, rng=None, index=None):
+    """Split a one-folder-per-class image tree per class; labels follow the sorted folder names.
+
+    ``ignored`` folders are skipped; ``new_cnames`` renames folders to class names.
+    """
+    new_cnames = new_cnames or {}
+    folders = list_class_folders(image_dir, index or FolderIndex(), ignored)
+    groups = [(label, new_cnames.get(folder, folder), [os.path.join(image_dir, folder, name) for name in images])
+              for label, (folder, images) in enumerate(folders)]
+    return split_class_groups(groups, p_trn, p_val, rng)
+
+
+def split_trainval(trainval, p_val=0.2, rng=None):
+    """Split a train+val list into train and val per class (default 80/20), classes in order of appearance."""
+    rng = rng or fallback_rng()
+    by_label = defaultdict(list)
+    for item in trainval:
+        by_label[item.label].append(item)
+    train, val = [], []
+    for label, items in by_label.items():
+        n_val = round(len(items) * p_val)
+        if n_val < 1:
+            raise DatasetProblem(f"class {items[0].classname!r} has {len(items)} train+val image(s), too few for a "
+                                 f"{p_val:.0%} validation part; it needs at least {math.ceil(0.5 / p_val)}")
+        items = list(items)
+        rng.shuffle(items)
+        val.extend(items[:n_val])
+        train.extend(items[n_val:])
+    return train, val
+
+
+# ----------------------------------------------------------------------------- few-shot and base/new
+
+
+def fewshot_cache_path(dataset_dir, num_shots, seed):
+    """``<dataset_dir>/split_fewshot/shot_{K}-seed_{S}.json``."""
+    return os.path.join(dataset_dir, FEWSHOT_DIR, f"shot_{num_shots}-seed_{seed}.json")
+
+
+def classes_short_of(items, num_shots):
+    """Class names that have fewer than ``num_shots`` items, in label order."""
+    counts = defaultdict(int)
+    names = {}
+    for item in items:
+        counts[item.label] += 1
+        names[item.label] = item.classname
+    return [names[label] for label in sorted(counts) if counts[label] < num_shots]
+
+
+def subsample_classes(*args, subsample="all"):
+    """Keep all classes, the base half or the new half, relabelled from 0 (upstream rule).
+
+    The labels present in the FIRST list (the few-shot train set) are sorted;
+    base = the first ceil(n/2), new = the rest. ``None`` lists pass through.
+    """
+    if subsample not in SUBSAMPLE_CHOICES:
+        raise ValueError(f"DATASET.SUBSAMPLE_CLASSES must be one of {SUBSAMPLE_CHOICES}, got {subsample!r}")
+    if subsample == "all":
+        return args
+    labels = sorted({item.label for item in args[0]})
+    half = math.ceil(len(labels) / 2)
+    selected = labels[:half] if subsample == "base" else labels[half:]
+    relabel = {label: new_label for new_label, label in enumerate(selected)}
+    print(f"SUBSAMPLE {subsample.upper()} CLASSES!")
+    return tuple(
+        None if items is None else [Datum(impath=item.impath, label=relabel[item.label], classname=item.classname)
+                                    for item in items if item.label in relabel]
+        for items in args)
+
+
+# ----------------------------------------------------------------------------- the dataset pattern
+
+
+class SplitJsonDataset(DatasetBase):
+    """root check -> split (file or fallback) -> few-shot (cached) -> base/new -> ``DatasetBase``.
+
+    Subclasses set the class attributes below and, when the split file may be
+    absent, override ``make_fallback_split``. After construction the instance
+    attributes ``dataset_dir``, ``image_dir`` and ``split_path`` hold absolute
+    paths (as upstream dataset classes have them).
+    """
+
+    dataset_dir = ""            # folder under DATASET.ROOT
+    image_dir = ""              # folder under dataset_dir holding the images ("" = dataset_dir itself)
+    split_file = ""             # split JSON under dataset_dir ("" = the split is always built, never stored)
+    split_relative_to_dataset_dir = False  # split paths relative to dataset_dir instead of image_dir
+    published_split = True      # split_file is the CoOp authors' file: a fallback is only a stand-in
+    split_keys = ("train", "val", "test")  # ("train", "test"): no val list, test doubles as val
+    required_files = ()         # files under dataset_dir that every load needs
+    fallback_files = ()         # files under dataset_dir that building the fallback split needs
+    classes_are_folders = False  # image_dir holds one folder per class (fallback: 50/20/30 per folder)
+    ignored_folders = ()        # sub-folders of image_dir that are not classes
+    new_classnames = None       # {folder: class name} renaming rules for folder classes
+    test_only = False           # evaluation-only dataset: no few-shot, no base/new, train_x = test
+    guide_anchor = ""           # section of DATASETS.md
+
+    read_split = staticmethod(read_split_lists)  # upstream's static helpers, for ported CoOp-family code
+    save_split = staticmethod(save_split_lists)
+    split_trainval = staticmethod(split_trainval)
+    subsample_classes = staticmethod(subsample_classes)
+    read_and_split_data = staticmethod(read_and_split_data)
+
+    def __init__(self, cfg):
+        self.locate(cfg)
+        train, val, test = self.load_split()
+        if self.test_only:
+            super().__init__(train_x=test, test=test)
+            return
+        train, val = self.sample_few_shot(train, val, cfg.DATASET.NUM_SHOTS, cfg.SEED)
+        train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
+        super().__init__(train_x=train, val=test if val is None else val, test=test)
+
+    @classmethod
+    def located(cls, cfg):
+        """An instance with its folders resolved and checked but no lists built (for the doctor)."""
+        dataset = cls.__new__(cls)
+        dataset.locate(cfg)
+        return dataset
+
+    # ---- folders
+
+    def dataset_folder_name(self, cfg):
+        """The dataset's folder under ``DATASET.ROOT``."""
+        return type(self).dataset_dir
+
+    def locate(self, cfg):
+        """Resolve the absolute folders and fail early, naming what is missing and where to get it."""
+        self.folder_index = FolderIndex()
+        if not cfg.DATASET.ROOT:
+            raise DatasetNotFoundError("DATASET.ROOT is empty: pass --root DATA, the folder that holds the dataset "
+                                       f"folders (see {DATASETS_GUIDE})")
+        root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
+        folder_name = self.dataset_folder_name(cfg)
+        self.dataset_dir = os.path.join(root, folder_name)
+        self.image_dir = os.path.join(self.dataset_dir, type(self).image_dir) if type(self).image_dir else self.dataset_dir
+        self.split_path = os.path.join(self.dataset_dir, self.split_file) if self.split_file else ""
+        if not os.path.isdir(self.dataset_dir):
+            raise DatasetNotFoundError(f"{type(self).__name__}: expected the folder {folder_name!r} under --root {root} "
+                                       f"({self.dataset_dir} does not exist); see {self.guide()}")
+
+    def guide(self):
+        """Pointer to this dataset's section of DATASETS.md."""
+        return guide_section(self.guide_anchor)
+
+    def require_files(self, names):
+        """Raise one error naming every missing file of ``names`` (relative to the dataset folder)."""
+        missing = [name for name in names if not os.path.exists(os.path.join(self.dataset_dir, name))]
+        if missing:
+            raise DatasetNotFoundError(f"{type(self).__name__}: missing {', '.join(missing)} in {self.dataset_dir}; "
+                                       f"see {self.guide()}")
+
+    def require_image_dir(self):
+        """Raise when the image folder is absent."""
+        if not os.path.isdir(self.image_dir):
+            raise DatasetNotFoundError(f"{type(self).__name__}: image folder {self.image_dir} does not exist; "
+                                       f"see {self.guide()}")
+
+    @property
+    def split_root(self):
+        """The folder that split-file paths are relative to."""
+        return self.dataset_dir if self.split_relative_to_dataset_dir else self.image_dir
+
+    def relative_impath(self, impath):
+        """An image's path as the split file writes it (the key of caption files)."""
+        return _relative_path(impath, self.split_root)
+
+    def caption_file(self):
+        """The TGP-T descriptions file in the dataset folder, or None when absent."""
+        for name in CAPTION_FILES:
+            path = os.path.join(self.dataset_dir, name)
+            if os.path.isfile(path):
+                return path
+        return None
+
+    # ---- split
+
+    def load_split(self, inspect=False):
+        """``(train, val, test)`` from the split file, else from ``make_fallback_split`` (then saved).
+
+        ``val`` is None for ``("train", "test")`` splits. With ``inspect`` a
+        missing published split raises instead of being replaced, and nothing
+        is written.
+        """
+        self.require_files(self.required_files)
+        self.require_image_dir()
+        if self.split_path and os.path.isfile(self.split_path):
+            split = read_split(self.split_path, self.split_root, self.split_keys, self.folder_index)
+            return split["train"], split.get("val"), split["test"]
+        if self.split_path and self.published_split and inspect:
+            raise DatasetNotFoundError(f"split file {self.split_path} not found; get {self.split_file} as "
+                                       f"{self.guide()} says (without it a random stand-in split is built)")
+        self.require_files(self.fallback_files)
+        if self.split_path and not inspect:
+            print(f"{type(self).__name__}: no {self.split_file}, building it from the raw dataset")
+        train, val, test = self.make_fallback_split()
+        built = {key: [item.impath for item in items] for key, items in zip(("train", "val", "test"), (train, val, test))
+                 if items is not None}
+        check_images_exist(built, f"{type(self).__name__} lists built from {self.dataset_dir}", self.folder_index)
+        if self.split_path and not inspect:
+            lists = dict(zip(("train", "val", "test"), (train, val, test)))
+            write_split({key: lists[key] for key in self.split_keys}, self.split_path, self.split_root)
+            print(f"Saved the split to {self.split_path}")
+        return train, val, test
+
+    def make_fallback_split(self):
+        """Build ``(train, val, test)`` from the raw dataset when no split file exists.
+
+        The default serves one-folder-per-class datasets: 50/20/30 per class.
+        """
+        if not self.classes_are_folders:
+            raise DatasetNotFoundError(f"{type(self).__name__}: split file {self.split_path} not found and this "
+                                       f"dataset cannot build one; see {self.guide()}")
+        return read_and_split_data(self.image_dir, ignored=self.ignored_folders, new_cnames=self.new_classnames,
+                                   index=self.folder_index)
+
+    # ---- few-shot
+
+    def sample_few_shot(self, train, val, num_shots, seed):
+        """Sample K shots per class (val: min(K, 4)) with the global ``random``, as upstream; cached as JSON."""
+        if num_shots < 1:
+            return train, val
+        cache = fewshot_cache_path(self.dataset_dir, num_shots, seed)
+        keys = ("train",) if val is None else ("train", "val")
+        if os.path.isfile(cache):
+            print(f"Loading few-shot data from {cache}")
+            cached = read_split(cache, self.dataset_dir, keys, self.folder_index)
+            return cached["train"], cached.get("val")
+        short = classes_short_of(train, num_shots)
+        if short:
+            print(f"Warning: NUM_SHOTS={num_shots} but {len(short)} class(es) have fewer training images, "
+                  f"all of their images are kept: {', '.join(short)}")
+        train = self.generate_fewshot_dataset(train, num_shots=num_shots)
+        if val is not None:
+            val = self.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
+        write_split({"train": train, "val": val}, cache, self.dataset_dir)
+        print(f"Saved the few-shot data to {cache}")
+        return train, val
+
+    # ---- inspection
+
+    def class_folder_roots(self):
+        """Folders whose sub-folders are classes (checked for empty class folders)."""
+        return [self.image_dir] if self.classes_are_folders else []
+
+    def layout_problems(self):
+        """Problems the split does not reveal: empty class folders, dataset-specific layout rules."""
+        problems = []
+        for folder in self.class_folder_roots():
+            empty = empty_class_folders(folder, self.folder_index, self.ignored_folders)
+            if empty:
+                problems.append(f"empty class folder(s) in {folder}: {', '.join(empty)}")
+        return problems
+
+    def inspect(self):
+        """``(counts, problems)`` for the doctor, through the loader's own code paths; writes nothing.
+
+        ``counts`` has "classes" and the size of each list the split has.
+        """
+        problems = []
+        counts = {}
+        try:
+            train, val, test = self.load_split(inspect=True)
+        except (DatasetProblem, OSError, ValueError) as error:
+            problems.append(str(error))
+        else:
+            lists = {"train": train, "val": val, "test": test}
+            counts = {key: len(items) for key, items in lists.items() if items is not None}
+            counts["classes"] = len({item.label for item in (test if self.test_only else train)})
+        problems.extend(problem for problem in self.layout_problems()
+                        if not any(problem in reported for reported in problems))
+        return counts, problems
+

@@ -1,0 +1,219 @@
+"""TrainerBase: model/optimizer/scheduler bookkeeping, checkpoints, the epoch loop skeleton."""
+import os
+from collections import OrderedDict
+
+import torch
+
+from ..utils import (
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    resume_from_checkpoint,
+    save_checkpoint,
+)
+from ..utils.torchtools import BEST_FILE, latest_checkpoint_path
+
+
+def checkpoint_filename(epoch=None):
+    """`model.pth.tar-<epoch>`, or `model-best.pth.tar` without an epoch."""
+    return BEST_FILE if epoch is None else f"model.pth.tar-{epoch}"
+
+
+class TrainerBase:
+    """Registered models (with their optimizer and scheduler) and the generic train loop."""
+
+    def __init__(self):
+        self._models = OrderedDict()
+        self._optims = OrderedDict()
+        self._scheds = OrderedDict()
+        self._writer = None
+
+    def register_model(self, name="model", model=None, optim=None, sched=None):
+        """Make `model` part of the trainer: mode switches, LR steps, checkpoints."""
+        if self.__dict__.get("_models") is None:
+            raise AttributeError("Cannot register a model before TrainerBase.__init__() ran (call super().__init__())")
+        if name in self._models:
+            raise KeyError(f'A model named "{name}" is already registered; pick another name')
+        self._models[name] = model
+        self._optims[name] = optim
+        self._scheds[name] = sched
+
+    def get_model_names(self, names=None):
+        names_real = list(self._models)
+        if names is None:
+            return names_real
+        names = [names] if isinstance(names, str) else list(names)
+        unknown = [name for name in names if name not in names_real]
+        if unknown:
+            raise KeyError(f"No registered model named {unknown}; registered: {names_real}")
+        return names
+
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        """One checkpoint per registered model under `directory/<name>/` (epoch stored as epoch + 1)."""
+        rng_state = capture_rng_state()
+        for name in self.get_model_names():
+            optim, sched = self._optims[name], self._scheds[name]
+            state = {
+                "state_dict": self._models[name].state_dict(),
+                "epoch": epoch + 1,
+                "optimizer": optim.state_dict() if optim is not None else None,
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "val_result": None if val_result is None else float(val_result),
+                "rng_state": rng_state,
+            }
+            save_checkpoint(state, os.path.join(directory, name), is_best=is_best, model_name=model_name)
+
+    def resume_model_if_exist(self, directory):
+        """Resume every registered model from `directory/<name>/checkpoint`; returns the start epoch (0 if none)."""
+        names = self.get_model_names()
+        if not names or any(latest_checkpoint_path(os.path.join(directory, name)) is None for name in names):
+            print("No checkpoint found, train from scratch")
+            return 0
+        print(f"Resume the checkpoint from {directory}")
+        start_epoch = 0
+        for name in names:
+            fdir = os.path.join(directory, name)
+            start_epoch = resume_from_checkpoint(fdir, self._models[name], self._optims[name], self._scheds[name])
+        checkpoint = load_checkpoint(latest_checkpoint_path(os.path.join(directory, names[0])))
+        if checkpoint.get("rng_state") is not None:
+            restore_rng_state(checkpoint["rng_state"])
+        best_path = os.path.join(directory, names[0], BEST_FILE)
+        if os.path.isfile(best_path):
+            best = load_checkpoint(best_path).get("val_result")
+            if best is not None:
+                self.best_result = best
+        return start_epoch
+
+    def load_model(self, directory, epoch=None):
+        """Load `model-best.pth.tar` (or `model.pth.tar-<epoch>`) of every registered model from `directory`."""
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given")
+            return
+        filename = checkpoint_filename(epoch)
+        for name in self.get_model_names():
+            model_path = os.path.join(directory, name, filename)
+            if not os.path.isfile(model_path):
+                folder = os.path.dirname(model_path)
+                found = sorted(f for f in os.listdir(folder) if f.startswith("model")) if os.path.isdir(folder) else []
+                raise FileNotFoundError(
+                    f"No model at {model_path} (expected {filename} for model '{name}'). "
+                    + (f"That folder holds {found}: pick one with --load-epoch N." if found else "Check --model-dir.")
+                    + (" Without --load-epoch the best-val model is loaded, which last_step runs never write." if epoch is None else "")
+                )
+            checkpoint = load_checkpoint(model_path)
+            val_result = checkpoint.get("val_result")
+            val_text = "" if val_result is None else f", val_result={val_result:.1f}"
+            print(f"Load {model_path} to {name} (epoch={checkpoint['epoch']}{val_text})")
+            self._models[name].load_state_dict(checkpoint["state_dict"])
+
+    def set_model_mode(self, mode="train", names=None):
+        if mode not in ("train", "eval", "test"):
+            raise KeyError(f"Unknown model mode {mode!r}; use 'train', 'eval' or 'test'")
+        for name in self.get_model_names(names):
+            self._models[name].train(mode == "train")
+
+    def update_lr(self, names=None):
+        """Step every registered scheduler (once per epoch)."""
+        for name in self.get_model_names(names):
+            if self._scheds[name] is not None:
+                self._scheds[name].step()
+
+    def get_current_lr(self, names=None):
+        name = self.get_model_names(names)[0]
+        return self._optims[name].param_groups[0]["lr"]
+
+    def detect_anomaly(self, loss):
+        if torch.isfinite(loss).all():
+            return
+        epoch, batch = getattr(self, "epoch", 0), getattr(self, "batch_idx", 0)
+        raise FloatingPointError(
+            f"Loss is infinite or NaN at epoch {epoch + 1}, batch {batch + 1}. "
+            f"{self._precision_hint()}Lowering OPTIM.LR can also help."
+        )
+
+    def _precision_hint(self):
+        cfg = getattr(self, "cfg", None)
+        nodes = [name for name, node in cfg.TRAINER.items() if hasattr(node, "get") and "PREC" in node] if cfg else []
+        keys = ", ".join(f"TRAINER.{name}.PREC" for name in nodes) or "TRAINER.*.PREC"
+        return f"fp16 training has no loss scaling and can overflow: try {keys} amp or fp32. "
+
+    def model_zero_grad(self, names=None):
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                self._optims[name].zero_grad()
+
+    def model_backward(self, loss):
+        self.detect_anomaly(loss)
+        loss.backward()
+
+    def model_update(self, names=None):
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                self._optims[name].step()
+
+    def model_backward_and_update(self, loss, names=None):
+        self.model_zero_grad(names)
+        self.model_backward(loss)
+        self.model_update(names)
+
+    def init_writer(self, log_dir):
+        """Start a tensorboard writer if tensorboard is installed (it is optional)."""
+        if self._writer is not None:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return
+        print(f"Initialize tensorboard (log_dir={log_dir})")
+        self._writer = SummaryWriter(log_dir=log_dir)
+
+    def close_writer(self):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def write_scalar(self, tag, scalar_value, global_step=None):
+        if self._writer is not None:
+            self._writer.add_scalar(tag, scalar_value, global_step)
+
+    def train(self, start_epoch, max_epoch):
+        """before_train, then before/run/after_epoch for each epoch, then after_train."""
+        self.start_epoch = start_epoch
+        self.max_epoch = max_epoch
+        self.before_train()
+        for self.epoch in range(self.start_epoch, self.max_epoch):
+            self.before_epoch()
+            self.run_epoch()
+            self.after_epoch()
+        return self.after_train()
+
+    def before_train(self):
+        pass
+
+    def after_train(self):
+        pass
+
+    def before_epoch(self):
+        pass
+
+    def after_epoch(self):
+        pass
+
+    def run_epoch(self):
+        raise NotImplementedError
+
+    def test(self):
+        raise NotImplementedError
+
+    def parse_batch_train(self, batch):
+        raise NotImplementedError
+
+    def parse_batch_test(self, batch):
+        raise NotImplementedError
+
+    def forward_backward(self, batch):
+        raise NotImplementedError
+
+    def model_inference(self, input):
+        raise NotImplementedError
+

@@ -1,0 +1,118 @@
+"""build_lr_scheduler: per-epoch schedules with an optional warmup wrapper.
+
+The warmup wrappers are plain classes (not torch LRScheduler subclasses) whose
+state_dict holds only numbers plus the successor's own state dict, so
+checkpoints load with torch.load(weights_only=True).
+"""
+import torch
+
+AVAILABLE_SCHEDULERS = ("single_step", "multi_step", "cosine")
+AVAILABLE_WARMUPS = ("constant", "linear")
+
+
+class _BaseWarmupScheduler:
+    """Runs its own LR rule while `last_epoch < warmup_epoch`, then steps `successor`.
+
+    Constructing it applies the epoch-0 LR (as torch schedulers do); call
+    `step()` once per epoch.
+    """
+
+    def __init__(self, optimizer, successor, warmup_epoch):
+        self.optimizer = optimizer
+        self.successor = successor
+        self.warmup_epoch = warmup_epoch
+        self.base_lrs = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
+        self.last_epoch = -1
+        self._last_lr = None
+        self.step()
+
+    def warmup_lr(self):
+        raise NotImplementedError
+
+    def get_lr(self):
+        if self.last_epoch >= self.warmup_epoch:
+            return self.successor.get_last_lr()
+        return self.warmup_lr()
+
+    def step(self):
+        if self.last_epoch >= self.warmup_epoch:
+            self.successor.step()
+            self._last_lr = self.successor.get_last_lr()
+            return
+        self.last_epoch += 1
+        self._last_lr = list(self.get_lr())
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr
+
+    def get_last_lr(self):
+        return self._last_lr
+
+    def state_dict(self):
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "successor")}
+        state["successor"] = self.successor.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        self.successor.load_state_dict(state.pop("successor"))
+        self.__dict__.update(state)
+
+
+class ConstantWarmupScheduler(_BaseWarmupScheduler):
+    """LR = cons_lr during the warmup epochs."""
+
+    def __init__(self, optimizer, successor, warmup_epoch, cons_lr):
+        self.cons_lr = cons_lr
+        super().__init__(optimizer, successor, warmup_epoch)
+
+    def warmup_lr(self):
+        return [self.cons_lr for _ in self.base_lrs]
+
+
+class LinearWarmupScheduler(_BaseWarmupScheduler):
+    """LR = min_lr at epoch 0, then base_lr * epoch / warmup_epoch."""
+
+    def __init__(self, optimizer, successor, warmup_epoch, min_lr):
+        self.min_lr = min_lr
+        super().__init__(optimizer, successor, warmup_epoch)
+
+    def warmup_lr(self):
+        if self.last_epoch == 0:
+            return [self.min_lr for _ in self.base_lrs]
+        return [lr * self.last_epoch / self.warmup_epoch for lr in self.base_lrs]
+
+
+def _main_scheduler(optimizer, optim_cfg):
+    name, stepsize = optim_cfg.LR_SCHEDULER, optim_cfg.STEPSIZE
+    if name not in AVAILABLE_SCHEDULERS:
+        raise ValueError(f"Unknown OPTIM.LR_SCHEDULER {name!r}; supported: {list(AVAILABLE_SCHEDULERS)}")
+    if name == "single_step":
+        step = stepsize[-1] if isinstance(stepsize, (list, tuple)) else stepsize
+        if not isinstance(step, int):
+            raise TypeError(f"OPTIM.STEPSIZE for single_step must be an int, got {step!r}")
+        step = optim_cfg.MAX_EPOCH if step <= 0 else step
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=optim_cfg.GAMMA)
+    if name == "multi_step":
+        if not isinstance(stepsize, (list, tuple)):
+            raise TypeError(f"OPTIM.STEPSIZE for multi_step must be a list of epochs, got {stepsize!r}")
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(stepsize), gamma=optim_cfg.GAMMA)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=float(optim_cfg.MAX_EPOCH))
+
+
+def build_lr_scheduler(optimizer, optim_cfg):
+    """The OPTIM.LR_SCHEDULER schedule, wrapped in a warmup if OPTIM.WARMUP_EPOCH > 0.
+
+    With WARMUP_RECOUNT (default) the successor starts counting at 0 after the
+    warmup (hence the one-epoch offset of the cosine); otherwise it starts at
+    WARMUP_EPOCH.
+    """
+    scheduler = _main_scheduler(optimizer, optim_cfg)
+    if optim_cfg.WARMUP_EPOCH <= 0:
+        return scheduler
+    if not optim_cfg.WARMUP_RECOUNT:
+        scheduler.last_epoch = optim_cfg.WARMUP_EPOCH
+    if optim_cfg.WARMUP_TYPE == "constant":
+        return ConstantWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_CONS_LR)
+    if optim_cfg.WARMUP_TYPE == "linear":
+        return LinearWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_MIN_LR)
+    raise ValueError(f"Unknown OPTIM.WARMUP_TYPE {optim_cfg.WARMUP_TYPE!r}; supported: {list(AVAILABLE_WARMUPS)}")

@@ -1,0 +1,643 @@
+"""Read test results from run logs and summarise them over seeds.
+
+Upstream mode (Dassl's tools/parse_test_res.py, same flags and output)::
+
+    python parse_test_res.py output/my_experiment            # seed folders with training logs
+    python parse_test_res.py output/my_experiment --test-log # eval-only logs
+    python parse_test_res.py output/my_experiments --multi-exp [--ci95] [--keyword macro_f1]
+
+A number counts only after the end signal: `Finish training` or `Finished
+training` (the KgCoOp/ProGrad toolbox copy), `=> result` with --test-log.
+
+Base-to-new mode (beyond upstream)::
+
+    python parse_test_res.py --base2new output [--out-prefix PATH] [--plot PATH.png]
+
+walks output/base2new/{train_base,test_new}/<dataset>/shots_<K>/<Trainer>/<cfg>/seed<S>
+and prints one Base/New/H table per (trainer, config, shots), with the published
+numbers beside the user's where a paper reports them, then writes the tables as
+Markdown and CSV (default output/base2new_results.{md,csv}).
+"""
+import argparse
+import csv
+import glob
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+from tabulate import tabulate
+
+from dassl.evaluation.published import load_published, published_method
+from dassl.utils import is_run_done
+
+TRAIN_END_SIGNALS = ("Finish training", "Finished training")
+TEST_END_SIGNAL = "=> result"
+PHASES = ("train_base", "test_new")
+DONE_MARKER = "done.json"
+
+
+class ParseError(Exception):
+    """Input the parser cannot make sense of; the message says what to do."""
+
+
+# ----------------------------------------------------------------------------- logs
+
+
+def metric_regex(keyword):
+    """The evaluator line `* <keyword>: X%` (1 or 2 decimals, or exponent)."""
+    return re.compile(rf"\* {re.escape(keyword)}: ([\.\deE+-]+)%")
+
+
+def scan_log(log_path, keyword, end_signals):
+    """(whether an end signal was seen, last keyword value after the first end signal)."""
+    regex = metric_regex(keyword)
+    seen_end = False
+    value = None
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        for raw in f:
+            line = raw.strip()
+            if line in end_signals:
+                seen_end = True
+            match = regex.search(line)
+            if match and seen_end:
+                value = float(match.group(1))
+    return seen_end, value
+
+
+def end_signals_for(test_log):
+    return (TEST_END_SIGNAL,) if test_log else TRAIN_END_SIGNALS
+
+
+def listdir_nohidden(path):
+    return sorted(name for name in os.listdir(path) if not name.startswith("."))
+
+
+def compute_ci95(values):
+    return 1.96 * np.std(values) / np.sqrt(len(values))
+
+
+def spread(values, ci95):
+    """Numpy std (ddof 0, as upstream) or the 95% confidence half-width."""
+    return compute_ci95(values) if ci95 else np.std(values)
+
+
+# ----------------------------------------------------------------------------- upstream mode
+
+
+def parse_directory(directory, keyword="accuracy", test_log=False, ci95=False):
+    """Upstream `parse_function`: print one line per seed folder and the
+    summary; return the mean. Plain files beside the seed folders are ignored."""
+    print(f"Parsing files in {directory}")
+    if not os.path.isdir(directory):
+        raise ParseError(f"{directory} is not a directory; pass the folder that holds the seed folders")
+    end_signals = end_signals_for(test_log)
+    found = []
+    for name in listdir_nohidden(directory):
+        subdir = os.path.join(directory, name)
+        if not os.path.isdir(subdir):
+            continue
+        log_path = os.path.join(subdir, "log.txt")
+        if not os.path.isfile(log_path):
+            raise ParseError(
+                f"{log_path} does not exist: every folder in {directory} must be a run folder holding "
+                "log.txt (use --multi-exp when it holds experiment folders)"
+            )
+        _, value = scan_log(log_path, keyword, end_signals)
+        if value is not None:
+            found.append((log_path, value))
+    if not found:
+        hint = "" if test_log else " (eval-only logs need --test-log)"
+        raise ParseError(
+            f"Nothing found in {directory}: no log.txt holds '* {keyword}: X%' after "
+            f"{' or '.join(repr(s) for s in end_signals)}{hint}"
+        )
+    for log_path, value in found:
+        print(f"file: {log_path}. {keyword}: {value:.2f}%. ")
+    values = [value for _, value in found]
+    mean = np.mean(values)
+    print("===")
+    print(f"Summary of directory: {directory}")
+    print(f"* {keyword}: {mean:.2f}% +- {spread(values, ci95):.2f}%")
+    print("===")
+    return mean
+
+
+def parse_multi_exp(directory, keyword="accuracy", test_log=False, ci95=False):
+    """Upstream --multi-exp: summarise every experiment folder, then their mean."""
+    if not os.path.isdir(directory):
+        raise ParseError(f"{directory} is not a directory; pass the folder that holds the experiment folders")
+    experiments = [n for n in listdir_nohidden(directory) if os.path.isdir(os.path.join(directory, n))]
+    means = [parse_directory(os.path.join(directory, n), keyword, test_log, ci95) for n in experiments]
+    print("Average performance")
+    print(f"* {keyword}: {np.mean(means):.2f}%")
+    return np.mean(means)
+
+
+# ----------------------------------------------------------------------------- base-to-new runs
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One seed folder of the base-to-new tree; `problem` is None when it counts."""
+
+    phase: str
+    dataset: str
+    shots: int
+    trainer: str
+    config: str
+    seed: int
+    path: str
+    value: float = None
+    problem: str = None
+
+
+def log_files(run_dir):
+    """log.txt, then the timestamped logs a restarted run writes beside it (oldest first)."""
+    names = [n for n in os.listdir(run_dir) if n == "log.txt" or n.startswith("log.txt-")]
+    return [os.path.join(run_dir, n) for n in sorted(names)]
+
+
+def read_run_value(log_path, phase, keyword):
+    """Base: last value after the training end line, or the `=> result` block
+    of an eval-only run (zero-shot). New: the eval-only `=> result` block."""
+    if phase == "train_base":
+        seen_end, value = scan_log(log_path, keyword, TRAIN_END_SIGNALS)
+        if seen_end:
+            return value
+    return scan_log(log_path, keyword, (TEST_END_SIGNAL,))[1]
+
+
+def read_run(run_dir, key, keyword):
+    """A RunResult for one seed folder: counted only with done.json and a result."""
+    if not is_run_done(run_dir):
+        return RunResult(**key, path=run_dir, problem=f"unfinished (no {DONE_MARKER})")
+    logs = log_files(run_dir)
+    if not logs:
+        return RunResult(**key, path=run_dir, problem="no log.txt")
+    values = [v for v in (read_run_value(p, key["phase"], keyword) for p in logs) if v is not None]
+    if not values:
+        return RunResult(**key, path=run_dir, problem=f"no '* {keyword}: X%' result in its log")
+    return RunResult(**key, path=run_dir, value=values[-1])
+
+
+RUN_DIR_PATTERN = re.compile(r"shots_(\d+)/([^/]+)/([^/]+)/seed(\d+)$")
+
+
+def collect_runs(output_root, keyword="accuracy"):
+    """Every seed folder under OUTPUT_ROOT/base2new/{train_base,test_new}."""
+    base2new = os.path.join(output_root, "base2new")
+    if not os.path.isdir(base2new):
+        raise ParseError(
+            f"{base2new} does not exist: --base2new takes the output root that holds base2new/ "
+            "(the OUTPUT of the base2new scripts, default ./output)"
+        )
+    runs = []
+    for phase in PHASES:
+        phase_dir = os.path.join(base2new, phase)
+        pattern = os.path.join(glob.escape(phase_dir), "*", "shots_*", "*", "*", "seed*")
+        for run_dir in sorted(glob.glob(pattern)):
+            relative = os.path.relpath(run_dir, phase_dir).replace(os.sep, "/")
+            dataset, rest = relative.split("/", 1)
+            match = RUN_DIR_PATTERN.fullmatch(rest)
+            if not match or not os.path.isdir(run_dir):
+                continue
+            shots, trainer, config, seed = match.groups()
+            key = dict(phase=phase, dataset=dataset, shots=int(shots), trainer=trainer, config=config, seed=int(seed))
+            runs.append(read_run(run_dir, key, keyword))
+    return runs
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def harmonic_mean(base, new):
+    return 2 * base * new / (base + new) if base + new > 0 else 0.0
+
+
+@dataclass
+class Stat:
+    """A mean over seeds with its spread and the seeds it came from."""
+
+    mean: float
+    spread: float
+    seeds: tuple
+
+    @classmethod
+    def of(cls, by_seed, ci95):
+        if not by_seed:
+            return None
+        seeds = tuple(sorted(by_seed))
+        values = [by_seed[s] for s in seeds]
+        return cls(float(np.mean(values)), float(spread(values, ci95)), seeds)
+
+
+@dataclass
+class DatasetRow:
+    dataset: str
+    base: Stat
+    new: Stat
+    paper: dict = None
+
+    @property
+    def complete(self):
+        return self.base is not None and self.new is not None
+
+    @property
+    def h(self):
+        return harmonic_mean(self.base.mean, self.new.mean) if self.complete else None
+
+
+@dataclass
+class Base2NewTable:
+    trainer: str
+    config: str
+    shots: int
+    rows: list
+    problems: list = field(default_factory=list)
+    paper_entry: dict = None
+
+    @property
+    def title(self):
+        return f"{self.trainer} / {self.config}"
+
+    @property
+    def complete_rows(self):
+        return [r for r in self.rows if r.complete]
+
+
+def dataset_order(datasets):
+    """The 11 benchmarks in the papers' order, then any other dataset alphabetically."""
+    benchmarks = load_published()["benchmarks"]
+    known = [d for d in benchmarks if d in datasets]
+    return known + sorted(d for d in datasets if d not in benchmarks)
+
+
+def seeds_text(seeds):
+    return ",".join(str(s) for s in seeds)
+
+
+def table_problems(runs_by_dataset, rows):
+    """Lines naming every run that was not counted, every missing seed and
+    every dataset whose Base and New do not pair up."""
+    problems = []
+    expected = sorted({r.seed for runs in runs_by_dataset.values() for r in runs})
+    for dataset, runs in runs_by_dataset.items():
+        present = {(r.phase, r.seed) for r in runs}
+        for run in sorted(runs, key=lambda r: (r.phase, r.seed)):
+            if run.problem:
+                problems.append(f"{dataset} {run.phase} seed{run.seed}: {run.problem} - {run.path}")
+        for phase in PHASES:
+            for seed in expected:
+                if (phase, seed) not in present:
+                    problems.append(f"{dataset} {phase} seed{seed}: missing (no run folder)")
+    for row in rows:
+        if row.base is None and row.new is None:
+            problems.append(f"{row.dataset}: no finished run at all - not in the table's averages")
+        elif not row.complete:
+            lacking = "New (test_new)" if row.new is None else "Base (train_base)"
+            problems.append(f"{row.dataset}: no {lacking} result - no H, not in the averages")
+        elif row.base.seeds != row.new.seeds:
+            problems.append(
+                f"{row.dataset}: Base seeds {seeds_text(row.base.seeds)} differ from New seeds "
+                f"{seeds_text(row.new.seeds)} - H pairs different seed sets"
+            )
+    return problems
+
+
+def paper_entry_for(trainer, shots):
+    """The published entry when the paper's setting (16 shots) matches."""
+    published = load_published()
+    if shots != published["setting"]["shots"]:
+        return None
+    return published_method(trainer)
+
+
+def build_table(trainer, config, shots, runs, ci95=False):
+    runs_by_dataset = {}
+    for run in runs:
+        runs_by_dataset.setdefault(run.dataset, []).append(run)
+    paper_entry = paper_entry_for(trainer, shots)
+    rows = []
+    for dataset in dataset_order(runs_by_dataset):
+        counted = [r for r in runs_by_dataset[dataset] if r.problem is None]
+        base = Stat.of({r.seed: r.value for r in counted if r.phase == "train_base"}, ci95)
+        new = Stat.of({r.seed: r.value for r in counted if r.phase == "test_new"}, ci95)
+        paper = paper_entry["datasets"].get(dataset) if paper_entry else None
+        rows.append(DatasetRow(dataset, base, new, paper))
+    problems = table_problems({d: runs_by_dataset[d] for d in dataset_order(runs_by_dataset)}, rows)
+    table = Base2NewTable(trainer, config, shots, rows, problems, paper_entry)
+    if paper_entry and not any(row.paper for row in rows):
+        complete = [row.dataset for row in table.complete_rows]
+        if paper_averages(table, complete) is None:
+            table.paper_entry = None
+    return table
+
+
+def build_tables(output_root, keyword="accuracy", ci95=False, select=None):
+    """One table per (trainer, config, shots) found under OUTPUT_ROOT; `select`
+    (trainer, config, shots, dataset, seed) -> bool keeps a subset of the runs."""
+    groups = {}
+    for run in collect_runs(output_root, keyword):
+        if select is None or select(run.trainer, run.config, run.shots, run.dataset, run.seed):
+            groups.setdefault((run.trainer, run.config, run.shots), []).append(run)
+    return [build_table(*key, runs, ci95) for key, runs in sorted(groups.items())]
+
+
+@dataclass
+class Averages:
+    """Both averages over the datasets with Base and New: the papers' H of the
+    averaged Base and New, and the mean of the per-dataset H values."""
+
+    base: float
+    new: float
+    h_of_means: float
+    mean_of_h: float
+    datasets: tuple
+
+    @classmethod
+    def of(cls, rows):
+        if not rows:
+            return None
+        base = float(np.mean([r.base.mean for r in rows]))
+        new = float(np.mean([r.new.mean for r in rows]))
+        return cls(base, new, harmonic_mean(base, new), float(np.mean([r.h for r in rows])), tuple(r.dataset for r in rows))
+
+
+def paper_averages(table, datasets):
+    """The paper's averages over the same datasets: its published average when
+    they are the 11 benchmarks, else the mean of its per-dataset numbers."""
+    entry = table.paper_entry
+    if entry is None or not datasets:
+        return None
+    per_dataset = [entry["datasets"].get(d) for d in datasets]
+    mean_of_h = float(np.mean([p["h"] for p in per_dataset])) if all(per_dataset) else None
+    if sorted(datasets) == sorted(load_published()["benchmarks"]):
+        avg = entry["average"]
+        return Averages(avg["base"], avg["new"], avg["h"], mean_of_h, tuple(datasets))
+    if not all(per_dataset):
+        return None
+    base = float(np.mean([p["base"] for p in per_dataset]))
+    new = float(np.mean([p["new"] for p in per_dataset]))
+    return Averages(base, new, harmonic_mean(base, new), mean_of_h, tuple(datasets))
+
+
+# ----------------------------------------------------------------------------- output
+
+AVERAGE_LABEL = "Average: H of mean Base/New (papers)"
+MEAN_H_LABEL = "Average: mean of per-dataset H"
+
+
+def fmt(value, signed=False):
+    """Two decimals; a difference that rounds to zero prints as +0.00, not -0.00."""
+    if value is None:
+        return ""
+    return f"{round(value, 2) + 0.0:+.2f}" if signed else f"{value:.2f}"
+
+
+def fmt_stat(stat):
+    return "" if stat is None else f"{stat.mean:.2f} ± {stat.spread:.2f}"
+
+
+def diff(mine, paper):
+    return None if mine is None or paper is None else mine - paper
+
+
+def table_records(table):
+    """The table as plain records (dataset rows, then the two average rows),
+    the one source of the Markdown and CSV output."""
+    records = []
+    for row in table.rows:
+        paper = row.paper or {}
+        records.append(
+            dict(
+                dataset=row.dataset,
+                base=row.base,
+                new=row.new,
+                h=row.h,
+                paper_base=paper.get("base"),
+                paper_new=paper.get("new"),
+                paper_h=paper.get("h"),
+                seeds=seeds_text(row.base.seeds if row.base else ()),
+                new_seeds=seeds_text(row.new.seeds if row.new else ()),
+            )
+        )
+    mine = Averages.of(table.complete_rows)
+    if mine is not None:
+        paper = paper_averages(table, mine.datasets)
+        records.append(
+            dict(
+                dataset=AVERAGE_LABEL,
+                base=mine.base,
+                new=mine.new,
+                h=mine.h_of_means,
+                paper_base=paper.base if paper else None,
+                paper_new=paper.new if paper else None,
+                paper_h=paper.h_of_means if paper else None,
+                seeds="",
+                new_seeds="",
+            )
+        )
+        records.append(
+            dict(
+                dataset=MEAN_H_LABEL,
+                base=None,
+                new=None,
+                h=mine.mean_of_h,
+                paper_base=None,
+                paper_new=None,
+                paper_h=paper.mean_of_h if paper else None,
+                seeds="",
+                new_seeds="",
+            )
+        )
+    return records
+
+
+def mean_of(value):
+    """A Stat's mean, or a plain number (average rows) as it is."""
+    return value.mean if isinstance(value, Stat) else value
+
+
+def cell(value):
+    return fmt_stat(value) if isinstance(value, Stat) else fmt(value)
+
+
+def seeds_cell(record):
+    if record["seeds"] == record["new_seeds"]:
+        return record["seeds"]
+    return f"{record['seeds'] or '-'} / {record['new_seeds'] or '-'}"
+
+
+def markdown_table(table, ci95=False):
+    """One table: heading with the config, rows, paper columns when published,
+    and the list of runs that were not counted."""
+    spread_name = "ci95" if ci95 else "std"
+    with_paper = table.paper_entry is not None
+    headers = ["Dataset", f"Base (± {spread_name})"]
+    headers += ["Base paper", "Base diff"] if with_paper else []
+    headers += [f"New (± {spread_name})"]
+    headers += ["New paper", "New diff"] if with_paper else []
+    headers += ["H"]
+    headers += ["H paper", "H diff"] if with_paper else []
+    headers += ["Seeds (Base / New)"]
+    body = []
+    for rec in table_records(table):
+        line = [rec["dataset"], cell(rec["base"])]
+        if with_paper:
+            line += [fmt(rec["paper_base"]), fmt(diff(mean_of(rec["base"]), rec["paper_base"]), signed=True)]
+        line += [cell(rec["new"])]
+        if with_paper:
+            line += [fmt(rec["paper_new"]), fmt(diff(mean_of(rec["new"]), rec["paper_new"]), signed=True)]
+        line += [fmt(rec["h"])]
+        if with_paper:
+            line += [fmt(rec["paper_h"]), fmt(diff(rec["h"], rec["paper_h"]), signed=True)]
+        line += [seeds_cell(rec)]
+        body.append(line)
+    parts = [f"### {table.title} ({table.shots} shots)", ""]
+    if with_paper:
+        parts += [paper_note(table), ""]
+    parts += [tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    parts += ["H = 2·Base·New/(Base+New) of the seed-averaged Base and New; diff = yours - paper.", ""]
+    averages = Averages.of(table.complete_rows)
+    if averages is not None:
+        parts += [averages_note(table, averages.datasets), ""]
+    if table.problems:
+        parts += ["Not counted / flagged:", ""] + [f"- {p}" for p in table.problems] + [""]
+    return "\n".join(parts)
+
+
+def paper_note(table):
+    entry = table.paper_entry
+    source = entry["source"]
+    note = f"Paper: {entry['display_name']} - {source['paper']}, {source['table']}; config {entry['config']}."
+    if table.config != entry["config"]:
+        note += f" This table ran {table.config}, not the paper's config: differences are expected."
+    if not entry["datasets"]:
+        note += " Only the 11-dataset average is published."
+    return note
+
+
+def averages_note(table, datasets):
+    note = f"Averages over {len(datasets)} dataset(s) with Base and New: {', '.join(datasets)}."
+    if table.paper_entry is None:
+        return note
+    if sorted(datasets) == sorted(load_published()["benchmarks"]):
+        return note + " Paper averages: the published 11-dataset averages."
+    if paper_averages(table, datasets) is None:
+        return note + " The paper publishes no numbers for this set of datasets."
+    return note + " Paper averages: its per-dataset numbers averaged over the same datasets."
+
+
+def format_markdown(tables, ci95=False):
+    if not tables:
+        return "No base-to-new runs found.\n"
+    return "\n".join(markdown_table(t, ci95) for t in tables)
+
+
+CSV_COLUMNS = [
+    "trainer", "config", "shots", "dataset",
+    "base_mean", "base_spread", "new_mean", "new_spread", "h",
+    "paper_base", "paper_new", "paper_h", "diff_base", "diff_new", "diff_h",
+    "base_seeds", "new_seeds",
+]
+
+
+def csv_rows(tables):
+    for table in tables:
+        for rec in table_records(table):
+            base, new = mean_of(rec["base"]), mean_of(rec["new"])
+            yield [
+                table.trainer, table.config, table.shots, rec["dataset"],
+                fmt(base), fmt(rec["base"].spread if isinstance(rec["base"], Stat) else None),
+                fmt(new), fmt(rec["new"].spread if isinstance(rec["new"], Stat) else None),
+                fmt(rec["h"]),
+                fmt(rec["paper_base"]), fmt(rec["paper_new"]), fmt(rec["paper_h"]),
+                fmt(diff(base, rec["paper_base"]), True), fmt(diff(new, rec["paper_new"]), True),
+                fmt(diff(rec["h"], rec["paper_h"]), True),
+                rec["seeds"], rec["new_seeds"],
+            ]
+
+
+def write_outputs(tables, out_prefix, ci95=False):
+    """Write OUT_PREFIX.md and OUT_PREFIX.csv; return their paths."""
+    folder = os.path.dirname(os.path.abspath(out_prefix))
+    os.makedirs(folder, exist_ok=True)
+    md_path, csv_path = f"{out_prefix}.md", f"{out_prefix}.csv"
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write(format_markdown(tables, ci95))
+    with open(csv_path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(csv_rows(tables))
+    return md_path, csv_path
+
+
+def plot_groups(tables):
+    """(title, Base, New, H of means) of every table's average row."""
+    groups = []
+    for table in tables:
+        averages = Averages.of(table.complete_rows)
+        if averages is not None:
+            groups.append((f"{table.title}\n{table.shots} shots", averages.base, averages.new, averages.h_of_means))
+    return groups
+
+
+def report_base2new(output_root, keyword="accuracy", ci95=False, out_prefix=None, plot_path=None, select=None):
+    """Print the tables, write Markdown/CSV (and the plot when asked); return the tables."""
+    tables = build_tables(output_root, keyword, ci95, select)
+    print(format_markdown(tables, ci95))
+    out_prefix = out_prefix or os.path.join(output_root, "base2new_results")
+    for path in write_outputs(tables, out_prefix, ci95):
+        print(f"Saved {path}")
+    if plot_path:
+        from tools.plot_base2new import plot_averages
+
+        try:
+            plot_averages(plot_groups(tables), plot_path)
+        except ValueError as error:
+            raise ParseError(str(error)) from error
+        print(f"Saved {plot_path}")
+    return tables
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("directory", nargs="?", help="folder of seed folders (or of experiments with --multi-exp)")
+    parser.add_argument("--ci95", action="store_true", help=r"report the 95%% confidence interval instead of std")
+    parser.add_argument("--test-log", action="store_true", help="parse eval-only logs (after '=> result')")
+    parser.add_argument("--multi-exp", action="store_true", help="directory holds several experiment folders")
+    parser.add_argument("--keyword", default="accuracy", help="which evaluator keyword to extract")
+    parser.add_argument("--base2new", metavar="OUTPUT_ROOT", help="Base/New/H tables of OUTPUT_ROOT/base2new")
+    parser.add_argument("--out-prefix", help="with --base2new: write OUT_PREFIX.md and .csv "
+                        "(default OUTPUT_ROOT/base2new_results)")
+    parser.add_argument("--plot", metavar="PATH.png", help="with --base2new: Base/New/H bars per trainer")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.base2new) == bool(args.directory):
+        parser.error("give either DIRECTORY (upstream mode) or --base2new OUTPUT_ROOT")
+    if not args.base2new and (args.out_prefix or args.plot):
+        parser.error("--out-prefix and --plot go with --base2new")
+    try:
+        if args.base2new:
+            report_base2new(args.base2new, args.keyword, args.ci95, args.out_prefix, args.plot)
+        elif args.multi_exp:
+            parse_multi_exp(args.directory, args.keyword, args.test_log, args.ci95)
+        else:
+            parse_directory(args.directory, args.keyword, args.test_log, args.ci95)
+    except ParseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Shared logic of scripts/<method>/*.sh; sourced by them, never run directly.
+#
+# Environment:
+#   DATA        dataset root (required), relative paths are taken from the caller's directory
+#   OUTPUT      output root (default: <repo>/output); relative to the caller's directory
+#   SHOTS       shots per class (default 16)
+#   PYTHON      interpreter (default: python)
+#   EXTRA_OPTS  extra yacs KEY VALUE pairs appended to every train.py call; shell quoting
+#               is honoured, e.g. EXTRA_OPTS='OPTIM.MAX_EPOCH 2 TRAINER.COOP.CTX_INIT "a photo of a"'
+#
+# A run folder holding done.json is finished and skipped; any other folder is (re)run and
+# train.py resumes from its last checkpoint. Test runs read the checkpoint epoch from the
+# training run's prompt_learner/checkpoint pointer file.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CALLER_DIR="$(pwd)"
+
+die() {
+    echo "error: $*" >&2
+    exit 2
+}
+
+absolute_path() {
+    case "$1" in
+        /*) echo "$1" ;;
+        *) echo "${CALLER_DIR}/$1" ;;
+    esac
+}
+
+if [ -z "${DATA:-}" ]; then
+    die "DATA is not set; export DATA=/path/to/datasets (the folder holding the dataset folders)"
+fi
+DATA="$(absolute_path "${DATA}")"
+[ -d "${DATA}" ] || die "DATA=${DATA} is not a directory"
+OUTPUT="$(absolute_path "${OUTPUT:-${REPO_ROOT}/output}")"
+SHOTS="${SHOTS:-16}"
+PYTHON="${PYTHON:-python}"
+eval "EXTRA=(${EXTRA_OPTS:-})"
+cd "${REPO_ROOT}"
+
+# usage N_REQUIRED N_GIVEN "ARGS" : exit with a usage line unless enough arguments were given.
+usage() {
+    if [ "$2" -lt "$1" ]; then
+        echo "usage: $0 $3" >&2
+        exit 2
+    fi
+}
+
+dataset_config() {
+    local path="configs/datasets/$1.yaml"
+    [ -f "${path}" ] || die "unknown dataset '$1': ${REPO_ROOT}/${path} does not exist"
+    echo "${path}"
+}
+
+trainer_config() {
+    local path="configs/trainers/$1/$2.yaml"
+    [ -f "${path}" ] || die "unknown config '$2' for $1: ${REPO_ROOT}/${path} does not exist"
+    echo "${path}"
+}
+
+# run_once OUTDIR TRAIN_PY_FLAGS... -- OPTS... : run train.py unless OUTDIR/done.json exists.
+run_once() {
+    local outdir="$1"
+    shift
+    local flags=()
+    while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do
+        flags+=("$1")
+        shift
+    done
+    if [ "$#" -gt 0 ]; then
+        shift
+    fi
+    if [ -f "${outdir}/done.json" ]; then
+        echo "Skip ${outdir}: finished (done.json exists)"
+        return 0
+    fi
+    echo "Run ${outdir}"
+    "${PYTHON}" train.py "${flags[@]}" --output-dir "${outdir}" "$@" "${EXTRA[@]}"
+}
+
+# load_epoch_flags MODEL_DIR : the --load-epoch flag for the checkpoint the pointer names.
+load_epoch_flags() {
+    local pointer="$1/prompt_learner/checkpoint"
+    [ -f "$1/done.json" ] || die "training run $1 is not finished (no done.json); run the training script first"
+    [ -f "${pointer}" ] || die "no checkpoint pointer ${pointer}; was $1 trained by a prompt trainer?"
+    local name
+    name="$(head -n 1 "${pointer}" | tr -d '[:space:]')"
+    case "${name}" in
+        model.pth.tar-*) echo "--load-epoch ${name#model.pth.tar-}" ;;
+        model-best.pth.tar) echo "" ;;
+        *) die "cannot read a checkpoint name from ${pointer} (found '${name}')" ;;
+    esac
+}
+
+# base2new_train TRAINER CFG_DIR CFG DATASET SEED : train on the base classes
+# (ZeroshotCLIP: evaluate on the base classes, into the same tree).
+base2new_train() {
+    local trainer="$1" cfg_dir="$2" cfg="$3" dataset="$4" seed="$5"
+    local dataset_cfg trainer_cfg extra_flags=()
+    dataset_cfg="$(dataset_config "${dataset}")"
+    trainer_cfg="$(trainer_config "${cfg_dir}" "${cfg}")"
+    if [ "${trainer}" = "ZeroshotCLIP" ]; then
+        extra_flags=(--eval-only)
+    fi
+    run_once "${OUTPUT}/base2new/train_base/${dataset}/shots_${SHOTS}/${trainer}/${cfg}/seed${seed}" \
+        --root "${DATA}" --seed "${seed}" --trainer "${trainer}" --dataset-config-file "${dataset_cfg}" \
+        --config-file "${trainer_cfg}" "${extra_flags[@]}" \
+        -- DATASET.NUM_SHOTS "${SHOTS}" DATASET.SUBSAMPLE_CLASSES base
+}
+
+# base2new_test TRAINER CFG_DIR CFG DATASET SEED : evaluate the base-trained run on the new classes.
+base2new_test() {
+    local trainer="$1" cfg_dir="$2" cfg="$3" dataset="$4" seed="$5"
+    local common="${dataset}/shots_${SHOTS}/${trainer}/${cfg}/seed${seed}"
+    local dataset_cfg trainer_cfg load_flags model_dir model_flags=()
+    dataset_cfg="$(dataset_config "${dataset}")"
+    trainer_cfg="$(trainer_config "${cfg_dir}" "${cfg}")"
+    if [ "${trainer}" != "ZeroshotCLIP" ]; then
+        model_dir="${OUTPUT}/base2new/train_base/${common}"
+        load_flags="$(load_epoch_flags "${model_dir}")"
+        # shellcheck disable=SC2206
+        model_flags=(--model-dir "${model_dir}" ${load_flags})
+    fi
+    run_once "${OUTPUT}/base2new/test_new/${common}" \
+        --root "${DATA}" --seed "${seed}" --trainer "${trainer}" --dataset-config-file "${dataset_cfg}" \
+        --config-file "${trainer_cfg}" "${model_flags[@]}" --eval-only \
+        -- DATASET.NUM_SHOTS "${SHOTS}" DATASET.SUBSAMPLE_CLASSES new
+}
+
+# fewshot_dir TRAINER CFG DATASET SEED : run folder of a few-shot, all-classes training run.
+fewshot_dir() {
+    echo "${OUTPUT}/$3/$1/$2_${SHOTS}shots/seed$4"
+}
+
+# fewshot_train TRAINER CFG DATASET SEED RUN_DIR [OPTS...] : few-shot training on all classes.
+fewshot_train() {
+    local trainer="$1" cfg="$2" dataset="$3" seed="$4" outdir="$5"
+    shift 5
+    local dataset_cfg trainer_cfg
+    dataset_cfg="$(dataset_config "${dataset}")"
+    trainer_cfg="$(trainer_config "${trainer}" "${cfg}")"
+    run_once "${outdir}" --root "${DATA}" --seed "${seed}" --trainer "${trainer}" \
+        --dataset-config-file "${dataset_cfg}" --config-file "${trainer_cfg}" \
+        -- DATASET.NUM_SHOTS "${SHOTS}" "$@"
+}
+
+# xd_test TRAINER CFG SOURCE DATASET SEED : evaluate a model trained on SOURCE (all classes) on DATASET.
+xd_test() {
+    local trainer="$1" cfg="$2" source="$3" dataset="$4" seed="$5"
+    local dataset_cfg trainer_cfg model_dir load_flags
+    dataset_cfg="$(dataset_config "${dataset}")"
+    trainer_cfg="$(trainer_config "${trainer}" "${cfg}")"
+    model_dir="$(fewshot_dir "${trainer}" "${cfg}" "${source}" "${seed}")"
+    load_flags="$(load_epoch_flags "${model_dir}")"
+    # shellcheck disable=SC2086
+    run_once "${OUTPUT}/evaluation/${trainer}/${cfg}_${SHOTS}shots/${dataset}/seed${seed}" \
+        --root "${DATA}" --seed "${seed}" --trainer "${trainer}" --dataset-config-file "${dataset_cfg}" \
+        --config-file "${trainer_cfg}" --model-dir "${model_dir}" ${load_flags} --eval-only --
+}

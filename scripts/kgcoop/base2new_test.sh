@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# KgCoOp base-to-new, step 2: evaluate the base-trained run on the new classes of DATASET.
+# Usage: scripts/kgcoop/base2new_test.sh DATASET SEED [CFG]   (same arguments as base2new_train.sh)
+# Loads the checkpoint named by train_base/.../prompt_learner/checkpoint (no fixed epoch).
+# Output: $OUTPUT/base2new/test_new/DATASET/shots_$SHOTS/KgCoOp/CFG/seedSEED
+# Environment: DATA (required), OUTPUT (default <repo>/output), SHOTS (default 16),
+#              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
+# Runs from any directory; a run whose folder holds done.json is skipped.
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+usage 2 "$#" "DATASET SEED [CFG]"
+base2new_test KgCoOp KgCoOp "${3:-vit_b16_ep100_ctxv1}" "$1" "$2"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# KgCoOp cross-dataset / domain generalisation, step 2: evaluate the xd_train.sh model on
+# all classes of DATASET (another dataset, or imagenetv2 / imagenet_sketch / imagenet_a / imagenet_r).
+# Usage: scripts/kgcoop/xd_test.sh DATASET SEED [CFG]   (CFG default vit_b16_ep100_ctxv1; source $XD_SOURCE, default imagenet)
+# Output: $OUTPUT/evaluation/KgCoOp/CFG_<SHOTS>shots/DATASET/seedSEED
+# Environment: DATA (required), OUTPUT (default <repo>/output), SHOTS (default 16),
+#              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
+# Runs from any directory; a run whose folder holds done.json is skipped.
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+usage 2 "$#" "DATASET SEED [CFG]"
+xd_test KgCoOp "${3:-vit_b16_ep100_ctxv1}" "${XD_SOURCE:-imagenet}" "$1" "$2"

@@ -1,0 +1,163 @@
+"""Hand-written run folders in the engine's exact log format, for parser and
+sweep tests that must not train anything.
+
+Also runnable as a fake `train.py` run (used by the fake scripts of the sweep
+tests): `python fake_logs.py RUN_DIR PHASE ACCURACY STEPS LEDGER` writes one
+"epoch" file per step (resuming after the last one, like the engine resumes
+from its last checkpoint), then the log and done.json, and appends
+`start`/`finish` lines to LEDGER.
+"""
+import json
+import os
+import sys
+import time
+
+
+def evaluator_block(accuracy, decimals=2, total=10000):
+    """`=> result` and the Classification evaluator's lines."""
+    correct = round(accuracy * total / 100)
+    return [
+        "=> result",
+        f"* total: {total:,}",
+        f"* correct: {correct:,}",
+        f"* accuracy: {accuracy:.{decimals}f}%",
+        f"* error: {100 - accuracy:.{decimals}f}%",
+        f"* macro_f1: {accuracy - 1:.{decimals}f}%",
+    ]
+
+
+def epoch_lines(epochs=2):
+    return [
+        f"epoch [{e}/{epochs}] batch [1/1] time 0.100 (0.100) data 0.010 (0.010) "
+        f"loss {1.0 / e:.4f} ({1.0 / e:.4f}) acc 50.0000 (50.0000) lr 2.0000e-03 eta 0:00:01"
+        for e in range(1, epochs + 1)
+    ]
+
+
+def train_log(accuracy, end_signal="Finish training", decimals=2, finished=True, val_accuracy=None):
+    """A training log; `val_accuracy` adds a validation block before the end
+    line (best_val runs), which parsers must ignore."""
+    lines = ["Loading trainer: CoOp", "Building custom CLIP"] + epoch_lines()
+    if val_accuracy is not None:
+        lines += ["Evaluate on the *val* set"] + evaluator_block(val_accuracy, decimals)
+    if finished:
+        lines += [end_signal, "Deploy the last-epoch model", "Evaluate on the *test* set"]
+        lines += evaluator_block(accuracy, decimals) + ["Elapsed: 0:00:05"]
+    return "\n".join(lines) + "\n"
+
+
+def eval_log(accuracy, decimals=2, finished=True):
+    """An eval-only log (`--eval-only`), as test_new runs and zero-shot runs write."""
+    lines = ["Loading trainer: CoOp", "Loading weights to prompt_learner from model.pth.tar-2 (epoch = 2)"]
+    lines += ["Evaluate on the *test* set"]
+    if finished:
+        lines += evaluator_block(accuracy, decimals)
+    return "\n".join(lines) + "\n"
+
+
+def write_run(run_dir, log_text, done=True, accuracy=None):
+    """A run folder with log.txt and, when `done`, the done.json marker."""
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "log.txt"), "w") as f:
+        f.write(log_text)
+    if done:
+        with open(os.path.join(run_dir, "done.json"), "w") as f:
+            json.dump({"results": {"accuracy": accuracy}}, f)
+    return run_dir
+
+
+def base2new_dir(root, phase, dataset, trainer, config, seed, shots=16):
+    return os.path.join(root, "base2new", phase, dataset, f"shots_{shots}", trainer, config, f"seed{seed}")
+
+
+def write_base2new_seed(root, dataset, trainer, config, seed, base, new, shots=16, zero_shot=False):
+    """A finished train_base + test_new pair for one seed (`base`/`new` None = no run)."""
+    if base is not None:
+        text = eval_log(base) if zero_shot else train_log(base, val_accuracy=base - 5)
+        write_run(base2new_dir(root, "train_base", dataset, trainer, config, seed, shots), text, accuracy=base)
+    if new is not None:
+        write_run(base2new_dir(root, "test_new", dataset, trainer, config, seed, shots), eval_log(new), accuracy=new)
+
+
+def append_line(path, line):
+    with open(path, "a") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def fake_run(run_dir, phase, accuracy, steps, ledger, step_seconds=0.02):
+    """Behave like a resumable train.py run: steps survive a kill, the log and
+    done.json are written last (done.json atomically). Ledger lines:
+    `start|finish RUN_DIR GPU TIME` (GPU = CUDA_VISIBLE_DEVICES or -)."""
+    os.makedirs(run_dir, exist_ok=True)
+    gpu = os.environ.get("CUDA_VISIBLE_DEVICES") or "-"
+    append_line(ledger, f"start {run_dir} {gpu} {time.time():.6f}")
+    done_steps = len([n for n in os.listdir(run_dir) if n.startswith("step")])
+    for step in range(done_steps, steps):
+        time.sleep(step_seconds)
+        open(os.path.join(run_dir, f"step{step}"), "w").close()
+    text = train_log(accuracy) if phase == "train_base" else eval_log(accuracy)
+    with open(os.path.join(run_dir, "log.txt"), "w") as f:
+        f.write(text)
+    temporary = os.path.join(run_dir, "done.json.tmp")
+    with open(temporary, "w") as f:
+        json.dump({"results": {"accuracy": accuracy}}, f)
+    os.replace(temporary, os.path.join(run_dir, "done.json"))
+    append_line(ledger, f"finish {run_dir} {gpu} {time.time():.6f}")
+
+
+FAKE_SCRIPT = """#!/usr/bin/env bash
+# Fake {script}: same arguments, environment and output tree as the real scripts.
+set -euo pipefail
+dataset="$1"; seed="$2"; cfg="$3"
+common="$dataset/shots_$SHOTS/$TRAINER_DIR/$cfg/seed$seed"
+dir="$OUTPUT/base2new/{phase}/$common"
+[ -f "$dir/done.json" ] && exit 0
+if [ "{phase}" = test_new ] && [ ! -f "$OUTPUT/base2new/train_base/$common/done.json" ]; then
+    echo "error: training run not finished" >&2; exit 2
+fi
+if [ "${{FAKE_FAIL:-}}" = "$dataset $seed {phase}" ]; then
+    mkdir -p "$dir"; echo "Traceback: fake crash" > "$dir/log.txt"; echo "fake crash" >&2; exit 1
+fi
+bonus=0
+case "$EXTRA_OPTS" in *TEXTREFINER*) bonus=5 ;; esac
+exec {python} {fake_logs} "$dir" {phase} "$(({accuracy} + bonus))" "${{FAKE_STEPS:-3}}" "$FAKE_LEDGER"
+"""
+
+# Fake accuracies, so tests can work out the tables by hand:
+# Base = 60 + seed + len(dataset name), New = 40 + 2 * seed, + 5 with TextRefiner opts.
+FAKE_ACCURACY = {"train_base": "60 + seed + ${#dataset}", "test_new": "40 + 2 * seed"}
+
+
+def write_fake_scripts(root, methods, datasets):
+    """ROOT/scripts/<method>/base2new_{train,test}.sh that run `fake_run`, and
+    ROOT/configs/datasets/<dataset>.yaml; returns ROOT/scripts."""
+    scripts = os.path.join(root, "scripts")
+    for method in methods:
+        os.makedirs(os.path.join(scripts, method), exist_ok=True)
+        for phase, name in (("train_base", "base2new_train.sh"), ("test_new", "base2new_test.sh")):
+            text = FAKE_SCRIPT.format(
+                script=name, phase=phase, python=sys.executable, fake_logs=os.path.abspath(__file__),
+                accuracy=FAKE_ACCURACY[phase],
+            )
+            with open(os.path.join(scripts, method, name), "w") as f:
+                f.write(text)
+    configs = os.path.join(root, "configs", "datasets")
+    os.makedirs(configs, exist_ok=True)
+    for dataset in datasets:
+        open(os.path.join(configs, f"{dataset}.yaml"), "w").close()
+    return scripts
+
+
+def read_ledger(path):
+    """[(event, run_dir, gpu, time)] in the order they were written."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [(e, d, g, float(t)) for e, d, g, t in (line.split() for line in f if line.strip())]
+
+
+if __name__ == "__main__":
+    run_dir, phase, accuracy, steps, ledger = sys.argv[1:6]
+    fake_run(run_dir, phase, float(accuracy), int(steps), ledger)

@@ -1,0 +1,363 @@
+"""The base-to-new sweep: trainers x datasets x seeds, train base then test new,
+ending with the Base/New/H tables of `parse_test_res.py --base2new`.
+
+    python tools/sweep.py --root DATA --trainers CoOp CoCoOp KgCoOp:vit_b16_ep100_ctxv1 \\
+        --datasets eurosat dtd --seeds 1 2 3 [--shots 16] [--output output] \\
+        [--gpus 0 1 | --jobs N] [--opts OPTIM.MAX_EPOCH 2] [--plot output/base2new.png]
+
+Every run goes through the per-method scripts `scripts/<method>/base2new_{train,test}.sh
+DATASET SEED CFG`, the one place that builds train.py command lines; the sweep
+only chooses what to run, where, and in which order. It passes DATA, OUTPUT,
+SHOTS, EXTRA_OPTS (the row's plug-in opts + --opts), TRAINER_DIR (the row name,
+the <Trainer> folder) and CUDA_VISIBLE_DEVICES (with --gpus).
+
+A run whose folder holds done.json is skipped; any other run is (re)started and
+the engine resumes from its last checkpoint, so a killed sweep is resumed by
+running the same command again. A failing run is reported with its log and the
+sweep goes on; the exit status is 1 when any run failed, 2 on bad arguments.
+"""
+import argparse
+import difflib
+import os
+import queue
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PHASES = ("train_base", "test_new")
+SCRIPT_OF_PHASE = {"train_base": "base2new_train.sh", "test_new": "base2new_test.sh"}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A sweep row kind: the scripts folder that runs it, the trainer those
+    scripts launch, its default config and the opts that make the row (plug-ins)."""
+
+    scripts: str
+    trainer: str
+    config: str
+    opts: tuple = ()
+
+
+TEXTREFINER_ON = ("TRAINER.TEXTREFINER.ENABLED", "True")
+
+# Row name -> Method. The row name is the <Trainer> folder of the output tree.
+METHODS = {
+    "ZeroshotCLIP": Method("zsclip", "ZeroshotCLIP", "vit_b16"),
+    "CoOp": Method("coop", "CoOp", "vit_b16_ctxv1"),
+    "CoCoOp": Method("cocoop", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1"),
+    "KgCoOp": Method("kgcoop", "KgCoOp", "vit_b16_ep100_ctxv1"),
+    "CoCoOp+TextRefiner": Method("cocoop", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1", TEXTREFINER_ON),
+    "KgCoOp+TextRefiner": Method("kgcoop", "KgCoOp", "vit_b16_ep100_ctxv1", TEXTREFINER_ON),
+}
+
+
+class SweepError(Exception):
+    """Bad sweep arguments, found before any run starts."""
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    method: Method
+    config: str
+
+    @property
+    def is_plugin(self):
+        return self.name != self.method.trainer
+
+
+@dataclass(frozen=True)
+class Run:
+    row: Row
+    dataset: str
+    seed: int
+    phase: str
+    run_dir: Path
+
+    @property
+    def label(self):
+        return f"{self.row.name}/{self.row.config} {self.dataset} seed{self.seed} {self.phase}"
+
+
+@dataclass
+class Plan:
+    rows: list
+    datasets: list
+    seeds: list
+    shots: int
+    data_root: Path
+    output: Path
+    scripts_dir: Path
+    slots: list
+    opts: list
+
+    def run_dir(self, row, dataset, seed, phase):
+        return self.output / "base2new" / phase / dataset / f"shots_{self.shots}" / row.name / row.config / f"seed{seed}"
+
+    def jobs(self):
+        """One job per (row, dataset, seed): its train_base run, then its test_new run."""
+        return [
+            [Run(row, dataset, seed, phase, self.run_dir(row, dataset, seed, phase)) for phase in PHASES]
+            for row in self.rows
+            for dataset in self.datasets
+            for seed in self.seeds
+        ]
+
+    def script(self, run):
+        return self.scripts_dir / run.row.method.scripts / SCRIPT_OF_PHASE[run.phase]
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def closest_hint(name, choices):
+    match = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def parse_rows(specs, methods=METHODS):
+    """`Trainer` or `Trainer:cfg` -> Rows, in the order given."""
+    rows = []
+    for spec in specs:
+        name, _, config = spec.partition(":")
+        if name not in methods:
+            raise SweepError(
+                f"unknown trainer '{name}'{closest_hint(name, list(methods))}; "
+                f"the method table of tools/sweep.py knows: {', '.join(methods)}"
+            )
+        rows.append(Row(name, methods[name], config or methods[name].config))
+    return rows
+
+
+def scripts_name_trainer_dir(scripts_dir):
+    """Whether the scripts put runs under $TRAINER_DIR (needed by plug-in rows,
+    whose folder name differs from the trainer the scripts launch)."""
+    return any("TRAINER_DIR" in path.read_text(errors="replace") for path in scripts_dir.rglob("*.sh"))
+
+
+def check_plan(plan):
+    """Every problem that would make runs fail, reported before any run starts."""
+    if not plan.data_root.is_dir():
+        raise SweepError(f"--root {plan.data_root} is not a directory; pass the folder that holds the dataset folders")
+    for row in plan.rows:
+        for phase in PHASES:
+            script = plan.scripts_dir / row.method.scripts / SCRIPT_OF_PHASE[phase]
+            if not script.is_file():
+                raise SweepError(f"{row.name}: script {script} does not exist; check --scripts-dir or the method table")
+    dataset_configs = plan.scripts_dir.parent / "configs" / "datasets"
+    for dataset in plan.datasets:
+        if not (dataset_configs / f"{dataset}.yaml").is_file():
+            known = sorted(p.stem for p in dataset_configs.glob("*.yaml"))
+            raise SweepError(
+                f"unknown dataset '{dataset}'{closest_hint(dataset, known)}: "
+                f"{dataset_configs / (dataset + '.yaml')} does not exist"
+            )
+    plugins = [row.name for row in plan.rows if row.is_plugin]
+    if plugins and not scripts_name_trainer_dir(plan.scripts_dir):
+        raise SweepError(
+            f"rows {', '.join(plugins)} need scripts that name the <Trainer> folder after $TRAINER_DIR, "
+            f"and no script under {plan.scripts_dir} uses TRAINER_DIR; without it their runs would land "
+            "in the plain trainer's folder"
+        )
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def run_environment(plan, run, slot):
+    env = dict(os.environ)
+    env.update(
+        DATA=str(plan.data_root),
+        OUTPUT=str(plan.output),
+        SHOTS=str(plan.shots),
+        EXTRA_OPTS=shlex.join(list(run.row.method.opts) + list(plan.opts)),
+        TRAINER_DIR=run.row.name,
+    )
+    if slot is not None:
+        env["CUDA_VISIBLE_DEVICES"] = slot
+    return env
+
+
+def run_script(argv, env, console_path):
+    """Run one script with its output appended to console_path; return its exit status."""
+    console_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(console_path, "a") as console:
+        console.write(f"$ {shlex.join(argv)}\n")
+        console.flush()
+        return subprocess.run(argv, env=env, stdout=console, stderr=subprocess.STDOUT).returncode
+
+
+def tail(path, lines=8):
+    try:
+        return "".join(path.read_text(errors="replace").splitlines(keepends=True)[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class Outcome:
+    run: Run
+    status: str  # "done", "skipped", "failed", "not run"
+    message: str = ""
+
+
+def is_done(run_dir):
+    """The scripts' own test (`[ -f done.json ]`), so sweep and scripts skip the
+    same runs; kept torch-free so that a restarted sweep starts at once."""
+    return (run_dir / "done.json").is_file()
+
+
+def execute_run(plan, run, slot, runner):
+    if is_done(run.run_dir):
+        return Outcome(run, "skipped")
+    console = run.run_dir / "sweep_console.txt"
+    argv = ["bash", str(plan.script(run)), run.dataset, str(run.seed), run.row.config]
+    started = time.time()
+    code = runner(argv, run_environment(plan, run, slot), console)
+    if code == 0 and is_done(run.run_dir):
+        return Outcome(run, "done", f"{time.time() - started:.1f} s")
+    log = run.run_dir / "log.txt"
+    why = f"exit status {code}" if code != 0 else "the script exited 0 but wrote no done.json"
+    where = log if log.is_file() else console
+    return Outcome(run, "failed", f"{why}; see {where}\n{tail(console)}")
+
+
+class Progress:
+    """A tqdm bar over runs; failures are written above it as they happen."""
+
+    def __init__(self, total):
+        self.lock = threading.Lock()
+        self.bar = tqdm(total=total, unit="run", dynamic_ncols=True)
+
+    def step(self, outcome):
+        with self.lock:
+            if outcome.status == "failed":
+                self.bar.write(f"FAILED {outcome.run.label}: {outcome.message}", file=sys.stderr)
+            self.bar.set_postfix_str(f"{outcome.status} {outcome.run.label}", refresh=False)
+            self.bar.update(1)
+
+    def close(self):
+        self.bar.close()
+
+
+def run_jobs(plan, runner=run_script):
+    """Run every job, one per slot at a time (a slot is a GPU id, or None on
+    CPU); a job's test waits for its training and is not run if that failed."""
+    jobs = plan.jobs()
+    progress = Progress(sum(len(job) for job in jobs))
+    free_slots = queue.Queue()
+    for slot in plan.slots:
+        free_slots.put(slot)
+
+    def run_job(job):
+        slot = free_slots.get()
+        try:
+            outcomes = []
+            for run in job:
+                if outcomes and outcomes[-1].status in ("failed", "not run"):
+                    outcome = Outcome(run, "not run", "its train_base run failed")
+                else:
+                    outcome = execute_run(plan, run, slot, runner)
+                outcomes.append(outcome)
+                progress.step(outcome)
+            return outcomes
+        finally:
+            free_slots.put(slot)
+
+    with ThreadPoolExecutor(max_workers=len(plan.slots)) as pool:
+        results = list(pool.map(run_job, jobs))
+    progress.close()
+    return [outcome for outcomes in results for outcome in outcomes]
+
+
+def print_summary(outcomes):
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed", "not run")}
+    print("Sweep: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            print(f"  FAILED {outcome.run.label}: {outcome.message.splitlines()[0]}")
+
+
+def report(plan, out_prefix=None, plot_path=None):
+    """The Base/New/H tables of exactly this sweep's runs."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from parse_test_res import ParseError, report_base2new
+
+    pairs = {(row.name, row.config) for row in plan.rows}
+
+    def select(trainer, config, shots, dataset, seed):
+        return (trainer, config) in pairs and shots == plan.shots and dataset in plan.datasets and seed in plan.seeds
+
+    try:
+        return report_base2new(str(plan.output), out_prefix=out_prefix, plot_path=plot_path, select=select)
+    except ParseError as error:
+        print(f"error: no table: {error}", file=sys.stderr)
+        return None
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="dataset root (DATA)")
+    parser.add_argument("--trainers", nargs="+", required=True, metavar="TRAINER[:CFG]",
+                        help=f"rows of the method table: {', '.join(METHODS)}")
+    parser.add_argument("--datasets", nargs="+", required=True, help="dataset config stems, e.g. eurosat dtd")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--shots", type=int, default=16)
+    parser.add_argument("--output", default="output", help="output root (OUTPUT), default ./output")
+    parser.add_argument("--gpus", nargs="+", help="GPU ids: runs are spread over them, one run per GPU at a time")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel runs without --gpus (CPU)")
+    parser.add_argument("--opts", nargs="+", default=[], help="extra yacs KEY VALUE pairs for every run")
+    parser.add_argument("--scripts-dir", default=str(REPO_ROOT / "scripts"), help="folder of the per-method scripts")
+    parser.add_argument("--out-prefix", help="tables as OUT_PREFIX.md/.csv (default OUTPUT/base2new_results)")
+    parser.add_argument("--plot", metavar="PATH.png", help="also save Base/New/H bars per trainer")
+    return parser
+
+
+def plan_from_args(args):
+    if args.jobs < 1:
+        raise SweepError(f"--jobs {args.jobs}: give at least 1")
+    if args.gpus and args.jobs != 1:
+        raise SweepError("--gpus already runs one run per GPU in parallel; drop --jobs")
+    if len(args.opts) % 2:
+        raise SweepError(f"--opts takes KEY VALUE pairs; got an odd number of items: {' '.join(args.opts)}")
+    return Plan(
+        rows=parse_rows(args.trainers),
+        datasets=list(dict.fromkeys(args.datasets)),
+        seeds=list(dict.fromkeys(args.seeds)),
+        shots=args.shots,
+        data_root=Path(args.root).resolve(),
+        output=Path(args.output).resolve(),
+        scripts_dir=Path(args.scripts_dir).resolve(),
+        slots=list(args.gpus) if args.gpus else [None] * args.jobs,
+        opts=args.opts,
+    )
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        plan = plan_from_args(args)
+        check_plan(plan)
+    except SweepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    outcomes = run_jobs(plan)
+    print_summary(outcomes)
+    report(plan, args.out_prefix, args.plot)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Train or evaluate one run: `python train.py --root DATA --trainer CoOp --config-file ... --output-dir ...`.
+
+Flags follow the CoOp repositories' train.py; `--import MODULE` adds modules
+(dotted names or .py paths) that register trainers/datasets. Every module in
+the repository's `trainers/` and `datasets/` folders is imported at start, so
+a new method or dataset file needs no edit here.
+"""
+import argparse
+import os
+import sys
+import traceback
+
+REPO_DIR = os.path.dirname(os.path.abspath(__file__))
+if REPO_DIR not in sys.path:
+    sys.path.insert(0, REPO_DIR)
+
+import torch  # noqa: E402
+
+from dassl.config import (  # noqa: E402
+    ConfigError,
+    apply_cfg_extensions,
+    get_cfg_default,
+    merge_from_file,
+    merge_from_list,
+    set_value,
+)
+from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
+from dassl.utils import collect_env_info, set_random_seed, setup_logger, write_done_marker  # noqa: E402
+from dassl.utils.plugins import PluginImportError, import_folder_modules, import_module_or_file  # noqa: E402
+from dassl.utils.registry import RegistryKeyError  # noqa: E402
+
+PLUGIN_FOLDERS = (os.path.join(REPO_DIR, "trainers"), os.path.join(REPO_DIR, "datasets"))
+
+
+class UsageError(ValueError):
+    """Bad command-line input, reported before any long work starts."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=str, default="", help="path to dataset")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument("--resume", type=str, default="", help="checkpoint directory (from which the training resumes)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (>= 0; 0 is a valid seed)")
+    parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
+    parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
+    parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
+    parser.add_argument("--config-file", type=str, default="", help="path to config file")
+    parser.add_argument("--dataset-config-file", type=str, default="", help="path to config file for dataset setup")
+    parser.add_argument("--trainer", type=str, default="", help="name of trainer")
+    parser.add_argument("--backbone", type=str, default="", help="name of CNN backbone")
+    parser.add_argument("--head", type=str, default="", help="name of head")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument("--model-dir", type=str, default="", help="load model from this directory for eval-only mode")
+    parser.add_argument("--load-epoch", type=int, help="load model weights at this epoch for evaluation")
+    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument(
+        "--import", dest="imports", action="append", default=[], metavar="MODULE",
+        help="import a module (dotted name or .py path) that registers trainers/datasets; repeatable",
+    )
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="modify config options using the command-line")
+    return parser
+
+
+def import_plugins(folders, imports):
+    for folder in folders:
+        if os.path.isdir(folder):
+            import_folder_modules(folder)
+    for target in imports:
+        import_module_or_file(target)
+
+
+def _flag_overrides(args):
+    """(config key, value, flag) for every CLI flag that was given."""
+    overrides = [
+        ("DATASET.ROOT", args.root, "--root"),
+        ("OUTPUT_DIR", args.output_dir, "--output-dir"),
+        ("RESUME", args.resume, "--resume"),
+        ("DATASET.SOURCE_DOMAINS", args.source_domains, "--source-domains"),
+        ("DATASET.TARGET_DOMAINS", args.target_domains, "--target-domains"),
+        ("INPUT.TRANSFORMS", args.transforms, "--transforms"),
+        ("TRAINER.NAME", args.trainer, "--trainer"),
+        ("MODEL.BACKBONE.NAME", args.backbone, "--backbone"),
+        ("MODEL.HEAD.NAME", args.head, "--head"),
+    ]
+    given = [(key, value, flag) for key, value, flag in overrides if value]
+    if args.seed is not None:
+        given.append(("SEED", args.seed, "--seed"))
+    return given
+
+
+def setup_cfg(args):
+    """defaults -> cfg extensions -> dataset yaml -> trainer yaml -> CLI flags -> opts -> freeze."""
+    cfg = apply_cfg_extensions(get_cfg_default())
+    if args.dataset_config_file:
+        merge_from_file(cfg, args.dataset_config_file)
+    if args.config_file:
+        merge_from_file(cfg, args.config_file)
+    for key, value, flag in _flag_overrides(args):
+        set_value(cfg, key, value, source=f"the command line ({flag})")
+    merge_from_list(cfg, args.opts, source="the command line (trailing KEY VALUE options)")
+    cfg.freeze()
+    return cfg
+
+
+def validate(cfg, args):
+    """Fail fast, with the fix in the message, on input that would fail later."""
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    if not cfg.DATASET.ROOT:
+        raise UsageError("No dataset root: pass --root DIR (the folder that holds the datasets)")
+    if not os.path.isdir(cfg.DATASET.ROOT):
+        raise UsageError(f"Dataset root {cfg.DATASET.ROOT!r} (--root) does not exist or is not a folder")
+    if not cfg.TRAINER.NAME:
+        raise UsageError(f"No trainer: pass --trainer NAME (registered: {sorted(TRAINER_REGISTRY.registered_names())})")
+    TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    if args.model_dir and not os.path.isdir(args.model_dir):
+        raise UsageError(f"--model-dir {args.model_dir!r} does not exist")
+    if args.load_epoch is not None and not args.eval_only:
+        print("Note: --load-epoch is used only with --eval-only")
+
+
+def print_args(args, cfg):
+    print("***************")
+    print("** Arguments **")
+    print("***************")
+    for key in sorted(vars(args)):
+        print(f"{key}: {vars(args)[key]}")
+    print("************")
+    print("** Config **")
+    print("************")
+    print(cfg)
+
+
+def run_eval_only(trainer, args):
+    if not args.model_dir and trainer.get_model_names():
+        raise UsageError(
+            f"--eval-only needs --model-dir DIR (the output folder of the training run): trainer "
+            f"{type(trainer).__name__} has learned weights ({trainer.get_model_names()}); add --load-epoch N too"
+        )
+    trainer.load_model(args.model_dir, epoch=args.load_epoch)
+    trainer.test()
+    return trainer.last_test_results
+
+
+def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
+    """Run train.py with `argv`; returns the final results dict (None if nothing was tested)."""
+    args = build_parser().parse_args(argv)
+    import_plugins(plugin_folders, args.imports)
+    cfg = setup_cfg(args)
+    validate(cfg, args)
+    run_logger = setup_logger(cfg.OUTPUT_DIR)
+    try:
+        if cfg.SEED >= 0:
+            print(f"Setting fixed seed: {cfg.SEED}")
+            set_random_seed(cfg.SEED)
+        if torch.cuda.is_available() and cfg.USE_CUDA:
+            torch.backends.cudnn.benchmark = True
+        print_args(args, cfg)
+        print("Collecting env info ...")
+        print(f"** System info **\n{collect_env_info()}\n")
+        trainer = build_trainer(cfg)
+        results = None
+        if args.eval_only:
+            results = run_eval_only(trainer, args)
+        elif not args.no_train:
+            results = trainer.train()
+        else:
+            return None
+        write_done_marker(cfg.OUTPUT_DIR, results)
+        return results
+    except BaseException:
+        run_logger.file.write(traceback.format_exc())
+        raise
+    finally:
+        run_logger.close()
+
+
+def cli():
+    """Entry point: input errors print one line instead of a traceback."""
+    try:
+        main()
+    except (UsageError, ConfigError, RegistryKeyError, PluginImportError) as exc:
+        sys.exit(f"train.py: error: {exc}")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,126 @@
+"""Base trainer for "frozen CLIP + learnable prompt module" methods.
+
+A method subclass sets `cfg_node` (the TRAINER.<node> holding PREC) and
+implements `build_custom_clip`; it may override `prepare_model` (frozen
+features once the model is on its device), `build_scheduler` and
+`ignored_checkpoint_prefixes`. The base class handles precision, freezing,
+optimizers, the optional text-feature plug-in, the training step (CE plus
+the model's extra loss terms, non-finite check, per-epoch LR step at the last
+batch) and loading prompt weights trained on other classes.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dassl.engine import TrainerX
+from dassl.metrics import compute_accuracy
+from dassl.optim import build_lr_scheduler, build_optimizer
+
+from .backbone import load_frozen_clip
+from .checkpoint import checkpoint_file, load_module_checkpoint
+from .precision import Precision, check_precision, ensure_finite_loss
+from .text_plugins import build_text_plugin
+
+
+class PromptCLIPTrainer(TrainerX):
+    cfg_node = "COOP"
+    model_name = "prompt_learner"
+    ignored_checkpoint_prefixes = ()
+
+    @classmethod
+    def precision_mode(cls, cfg):
+        return cfg.TRAINER[cls.cfg_node].PREC
+
+    def check_cfg(self, cfg):
+        check_precision(self.precision_mode(cfg), f"TRAINER.{self.cfg_node}.PREC")
+
+    def build_custom_clip(self, cfg, classnames, clip_model):
+        """Return the method's PromptedCLIP for these classes."""
+        raise NotImplementedError
+
+    def prepare_model(self, model):
+        """Hook run once the model sits on its device (e.g. frozen anchor features)."""
+
+    def build_scheduler(self, optimizer):
+        return build_lr_scheduler(optimizer, self.cfg.OPTIM)
+
+    @property
+    def custom_clip(self):
+        """The model without a DataParallel wrapper."""
+        return self.model.module if isinstance(self.model, nn.DataParallel) else self.model
+
+    def build_model(self):
+        cfg = self.cfg
+        self.precision = Precision(self.precision_mode(cfg), self.device)
+        clip_model = load_frozen_clip(cfg, self.precision)
+        print(f"Building {type(self).__name__} (PREC={self.precision.mode})")
+        model = self.build_custom_clip(cfg, self.dm.dataset.classnames, clip_model)
+        model.text_plugin = build_text_plugin(cfg, clip_model, self.precision)
+        model.requires_grad_(False)
+        model.prompt_learner.requires_grad_(True)
+        if model.text_plugin is not None:
+            model.text_plugin.requires_grad_(True)
+        if cfg.MODEL.INIT_WEIGHTS:
+            load_module_checkpoint(model.prompt_learner, cfg.MODEL.INIT_WEIGHTS, self.ignored_checkpoint_prefixes)
+        trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+        print(f"Parameters to be updated: {sorted(trainable)}")
+        model.to(self.device)
+        self.model = model
+        self.prepare_model(model)
+        self._register_trainable(self.model_name, model.prompt_learner)
+        if model.text_plugin is not None:
+            self._register_trainable(model.text_plugin.model_name, model.text_plugin)
+        self.scaler = self.precision.make_grad_scaler()
+        if self.device.type == "cuda" and torch.cuda.device_count() > 1:
+            print(f"Multiple GPUs detected (n_gpus={torch.cuda.device_count()}), use all of them!")
+            self.model = nn.DataParallel(model)
+
+    def _register_trainable(self, name, module):
+        optimizer = build_optimizer(module, self.cfg.OPTIM)
+        self.register_model(name, module, optimizer, self.build_scheduler(optimizer))
+
+    def parse_batch_train(self, batch):
+        return batch["img"].to(self.device), batch["label"].to(self.device)
+
+    def compute_loss(self, logits, labels, loss_terms):
+        """Cross-entropy (in fp32) plus the model's weighted extra terms."""
+        loss = F.cross_entropy(logits.float(), labels)
+        for term in loss_terms.values():
+            loss = loss + term.float().mean()
+        return loss
+
+    def forward_backward(self, batch):
+        image, label = self.parse_batch_train(batch)
+        with self.precision.autocast():
+            logits, loss_terms = self.model(image, label)
+            loss = self.compute_loss(logits, label, loss_terms)
+        ensure_finite_loss(loss, self.epoch, self.max_epoch, self.batch_idx, self.num_batches, self.precision.mode)
+        self._backward_and_step(loss)
+        summary = {"loss": loss.item(), "acc": compute_accuracy(logits, label)[0].item()}
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return summary
+
+    def _backward_and_step(self, loss):
+        if self.scaler is None:
+            self.model_backward_and_update(loss)
+            return
+        self.model_zero_grad()
+        self.scaler.scale(loss).backward()
+        for name in self.get_model_names():
+            self.scaler.step(self._optims[name])
+        self.scaler.update()
+
+    def model_inference(self, input):
+        with self.precision.autocast():
+            return self.model(input).float()
+
+    def load_model(self, directory, epoch=None):
+        """Load every registered module; class-dependent buffers are rebuilt, not loaded."""
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given")
+            return
+        for name in self.get_model_names():
+            path = checkpoint_file(directory, name, epoch)
+            loaded_epoch = load_module_checkpoint(self._models[name], path, self.ignored_checkpoint_prefixes)
+            print(f"Loading weights to {name} from {path} (epoch = {loaded_epoch})")

@@ -1,0 +1,63 @@
+"""The model every prompt host shares: frozen CLIP + a learnable prompt module."""
+import torch
+from torch import nn
+
+from .text_encoding import encode_prompt_embeddings, normalize
+
+
+class PromptedCLIP(nn.Module):
+    """Frozen CLIP with a `prompt_learner` and an optional text-feature plug-in.
+
+    Subclasses implement forward(image, labels=None): with labels (training)
+    it returns (logits, loss_terms) where loss_terms maps names to weighted
+    scalar tensors added to the cross-entropy by the trainer; without labels
+    it returns logits. Keeping the loss out of forward() lets DataParallel
+    gather the outputs.
+    """
+
+    def __init__(self, clip_model, prompt_learner, text_chunk=0):
+        super().__init__()
+        self.clip_model = clip_model
+        self.prompt_learner = prompt_learner
+        self.text_plugin = None
+        self.text_chunk = text_chunk
+
+    @property
+    def dtype(self):
+        return self.clip_model.dtype
+
+    def encode_image(self, image, training):
+        """Normalised image features, plus the plug-in's extra visual outputs in training."""
+        image = image.type(self.dtype)
+        request = self.text_plugin.visual_request if self.text_plugin is not None and training else {}
+        if not request:
+            return normalize(self.clip_model.visual(image)), None
+        visual_output = self.clip_model.visual.forward_features(image, **request)
+        return normalize(visual_output.pooled), visual_output
+
+    def encode_prompts(self, prompts, eot_indices):
+        """Text features (not normalised) of prompt embeddings with leading batch dims."""
+        lead = prompts.shape[:-2]
+        flat_eot = eot_indices.expand(*lead).reshape(-1)
+        features = encode_prompt_embeddings(
+            self.clip_model, prompts.reshape(-1, *prompts.shape[-2:]), flat_eot, self.text_chunk
+        )
+        return features.reshape(*lead, -1)
+
+    def learned_text_features(self):
+        """Normalised text features of the learned prompts of every class."""
+        learner = self.prompt_learner
+        return normalize(self.encode_prompts(learner(), learner.eot_indices))
+
+    def refine_text_features(self, text_features, image_features, visual_output, labels):
+        """The single place where a plug-in may transform the class text features."""
+        if self.text_plugin is None:
+            return text_features, {}
+        return self.text_plugin(text_features, image_features, visual_output, labels)
+
+    def logits(self, image_features, text_features):
+        """exp(logit_scale) * cosine similarities; text features (C, E) or per image (B, C, E)."""
+        scale = self.clip_model.logit_scale.exp()
+        if text_features.dim() == 2:
+            return scale * image_features @ text_features.t()
+        return scale * torch.einsum("be,bce->bc", image_features, text_features.type(image_features.dtype))

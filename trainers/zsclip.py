@@ -1,0 +1,40 @@
+"""Zero-shot CLIP: classify with the frozen text features of hand-written prompts.
+
+ZeroshotCLIP uses the dataset's CoOp template; its precision follows
+TRAINER.COOP.PREC (the CoOp configs are used for it). Nothing is trained, so
+run it with --eval-only.
+"""
+import torch
+
+from dassl.engine import TRAINER_REGISTRY, TrainerX
+
+from datasets.templates import get_template
+from trainers.common import Precision, check_precision, frozen_text_features, load_frozen_clip, normalize
+
+
+@TRAINER_REGISTRY.register()
+class ZeroshotCLIP(TrainerX):
+    def check_cfg(self, cfg):
+        check_precision(cfg.TRAINER.COOP.PREC, "TRAINER.COOP.PREC")
+
+    def prompt_templates(self, cfg):
+        """The templates whose (averaged) text features classify."""
+        return [get_template(cfg.DATASET.NAME, kind="coop")]
+
+    def build_model(self):
+        cfg = self.cfg
+        self.precision = Precision(cfg.TRAINER.COOP.PREC, self.device)
+        self.clip_model = load_frozen_clip(cfg, self.precision).to(self.device)
+        templates = self.prompt_templates(cfg)
+        print(f"Zero-shot prompts: {templates}")
+        self.text_features = frozen_text_features(self.clip_model, templates, self.dm.dataset.classnames)
+
+    def model_inference(self, input):
+        with torch.no_grad(), self.precision.autocast():
+            image_features = normalize(self.clip_model.encode_image(input.type(self.clip_model.dtype)))
+            logits = self.clip_model.logit_scale.exp() * image_features @ self.text_features.t()
+        return logits.float()
+
+    def load_model(self, directory, epoch=None):
+        if directory:
+            print(f"{type(self).__name__} has no learned weights; ignoring --model-dir {directory}")
