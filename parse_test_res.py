@@ -306,19 +306,19 @@ def table_problems(runs_by_dataset, rows):
     return problems
 
 
-def paper_entry_for(trainer, shots):
-    """The published entry when the paper's setting (16 shots) matches."""
+def paper_entry_for(trainer, shots, keyword):
+    """The published entry when the paper's setting matches: 16 shots, accuracy."""
     published = load_published()
-    if shots != published["setting"]["shots"]:
+    if shots != published["setting"]["shots"] or keyword != "accuracy":
         return None
     return published_method(trainer)
 
 
-def build_table(trainer, config, shots, runs, ci95=False):
+def build_table(trainer, config, shots, runs, ci95=False, keyword="accuracy"):
     runs_by_dataset = {}
     for run in runs:
         runs_by_dataset.setdefault(run.dataset, []).append(run)
-    paper_entry = paper_entry_for(trainer, shots)
+    paper_entry = paper_entry_for(trainer, shots, keyword)
     rows = []
     for dataset in dataset_order(runs_by_dataset):
         counted = [r for r in runs_by_dataset[dataset] if r.problem is None]
@@ -342,7 +342,7 @@ def build_tables(output_root, keyword="accuracy", ci95=False, select=None):
     for run in collect_runs(output_root, keyword):
         if select is None or select(run.trainer, run.config, run.shots, run.dataset, run.seed):
             groups.setdefault((run.trainer, run.config, run.shots), []).append(run)
-    return [build_table(*key, runs, ci95) for key, runs in sorted(groups.items())]
+    return [build_table(*key, runs, ci95, keyword) for key, runs in sorted(groups.items())]
 
 
 @dataclass

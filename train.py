@@ -17,22 +17,22 @@ if REPO_DIR not in sys.path:
 import torch  # noqa: E402
 
 from dassl.config import (  # noqa: E402
-    ConfigError,
     apply_cfg_extensions,
     get_cfg_default,
     merge_from_file,
     merge_from_list,
     set_value,
 )
+from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger, write_done_marker  # noqa: E402
-from dassl.utils.plugins import PluginImportError, import_folder_modules, import_module_or_file  # noqa: E402
-from dassl.utils.registry import RegistryKeyError  # noqa: E402
+from dassl.utils.errors import InputError  # noqa: E402
+from dassl.utils.plugins import import_folder_modules, import_module_or_file  # noqa: E402
 
 PLUGIN_FOLDERS = (os.path.join(REPO_DIR, "trainers"), os.path.join(REPO_DIR, "datasets"))
 
 
-class UsageError(ValueError):
+class UsageError(InputError, ValueError):
     """Bad command-line input, reported before any long work starts."""
 
 
@@ -41,7 +41,7 @@ def build_parser():
     parser.add_argument("--root", type=str, default="", help="path to dataset")
     parser.add_argument("--output-dir", type=str, default="", help="output directory")
     parser.add_argument("--resume", type=str, default="", help="checkpoint directory (from which the training resumes)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (>= 0; 0 is a valid seed)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed; any value >= 0 (0 included) seeds python, numpy and torch")
     parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
     parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
     parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
@@ -105,8 +105,6 @@ def setup_cfg(args):
 
 def validate(cfg, args):
     """Fail fast, with the fix in the message, on input that would fail later."""
-    if args.seed is not None and args.seed < 0:
-        raise UsageError(f"--seed must be >= 0, got {args.seed}")
     if not cfg.DATASET.ROOT:
         raise UsageError("No dataset root: pass --root DIR (the folder that holds the datasets)")
     if not os.path.isdir(cfg.DATASET.ROOT):
@@ -114,6 +112,9 @@ def validate(cfg, args):
     if not cfg.TRAINER.NAME:
         raise UsageError(f"No trainer: pass --trainer NAME (registered: {sorted(TRAINER_REGISTRY.registered_names())})")
     TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    if not cfg.DATASET.NAME:
+        raise UsageError("No dataset: pass --dataset-config-file configs/datasets/<name>.yaml (or DATASET.NAME NAME)")
+    DATASET_REGISTRY.get(cfg.DATASET.NAME)
     if args.model_dir and not os.path.isdir(args.model_dir):
         raise UsageError(f"--model-dir {args.model_dir!r} does not exist")
     if args.load_epoch is not None and not args.eval_only:
@@ -176,12 +177,24 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
         run_logger.close()
 
 
+def one_line_message(exc):
+    """The message of an input error as one line.
+
+    An error raised in a DataLoader worker is re-raised with the worker's
+    traceback as its message; its last line holds the original message.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught ") and ": " in lines[-1]:
+        return lines[-1].split(": ", 1)[1]
+    return " ".join(lines)
+
+
 def cli():
-    """Entry point: input errors print one line instead of a traceback."""
+    """Entry point: input errors (bad paths, names, config, data, checkpoints) print one line, not a traceback."""
     try:
         main()
-    except (UsageError, ConfigError, RegistryKeyError, PluginImportError) as exc:
-        sys.exit(f"train.py: error: {exc}")
+    except InputError as exc:
+        sys.exit(f"train.py: error: {one_line_message(exc)}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,15 @@ def ensure_extracted(dataset_dir, root, shipped_dir=SHIPPED_DIR):
     return target
 
 
+def unpack_on_first_use(cfg, dataset_dir):
+    """Unpack ``dataset_dir`` under ``cfg.DATASET.ROOT`` if it is not there (dataset classes call this).
+
+    An empty ROOT is left to the dataset loader, which reports it.
+    """
+    if cfg.DATASET.ROOT:
+        ensure_extracted(dataset_dir, cfg.DATASET.ROOT)
+
+
 def extract_all(root=None, shipped_dir=SHIPPED_DIR):
     """Extract every shipped mini dataset under ``root`` (default: ``default_root()``); return the root."""
     root = Path(root) if root is not None else default_root()

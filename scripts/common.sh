@@ -6,8 +6,12 @@
 #   OUTPUT      output root (default: <repo>/output); relative to the caller's directory
 #   SHOTS       shots per class (default 16)
 #   PYTHON      interpreter (default: python)
+#   TRAINER_DIR the <Trainer> folder of the runs (default: the trainer's name); plug-in rows such
+#               as KgCoOp+TextRefiner run the host trainer into their own folder
 #   EXTRA_OPTS  extra yacs KEY VALUE pairs appended to every train.py call; shell quoting
 #               is honoured, e.g. EXTRA_OPTS='OPTIM.MAX_EPOCH 2 TRAINER.COOP.CTX_INIT "a photo of a"'
+#   TRAINER_DIR name of the <Trainer> folder in the output tree (default: the trainer name);
+#               lets plug-in rows such as CoCoOp+TextRefiner keep their own folders
 #
 # A run folder holding done.json is finished and skipped; any other folder is (re)run and
 # train.py resumes from its last checkpoint. Test runs read the checkpoint epoch from the
@@ -80,9 +84,14 @@ run_once() {
     "${PYTHON}" train.py "${flags[@]}" --output-dir "${outdir}" "$@" "${EXTRA[@]}"
 }
 
-# load_epoch_flags MODEL_DIR : the --load-epoch flag for the checkpoint the pointer names.
+# load_epoch_flags MODEL_DIR : the --load-epoch flag for the checkpoint the pointer names
+# (prompt_learner's pointer, or the first registered model's for trainers without one, e.g. VPT).
 load_epoch_flags() {
     local pointer="$1/prompt_learner/checkpoint"
+    if [ ! -f "${pointer}" ]; then
+        pointer="$(find "$1" -mindepth 2 -maxdepth 2 -name checkpoint | sort | head -n 1)"
+        pointer="${pointer:-$1/prompt_learner/checkpoint}"
+    fi
     [ -f "$1/done.json" ] || die "training run $1 is not finished (no done.json); run the training script first"
     [ -f "${pointer}" ] || die "no checkpoint pointer ${pointer}; was $1 trained by a prompt trainer?"
     local name
@@ -104,7 +113,7 @@ base2new_train() {
     if [ "${trainer}" = "ZeroshotCLIP" ]; then
         extra_flags=(--eval-only)
     fi
-    run_once "${OUTPUT}/base2new/train_base/${dataset}/shots_${SHOTS}/${trainer}/${cfg}/seed${seed}" \
+    run_once "${OUTPUT}/base2new/train_base/${dataset}/shots_${SHOTS}/${TRAINER_DIR:-${trainer}}/${cfg}/seed${seed}" \
         --root "${DATA}" --seed "${seed}" --trainer "${trainer}" --dataset-config-file "${dataset_cfg}" \
         --config-file "${trainer_cfg}" "${extra_flags[@]}" \
         -- DATASET.NUM_SHOTS "${SHOTS}" DATASET.SUBSAMPLE_CLASSES base
@@ -113,7 +122,7 @@ base2new_train() {
 # base2new_test TRAINER CFG_DIR CFG DATASET SEED : evaluate the base-trained run on the new classes.
 base2new_test() {
     local trainer="$1" cfg_dir="$2" cfg="$3" dataset="$4" seed="$5"
-    local common="${dataset}/shots_${SHOTS}/${trainer}/${cfg}/seed${seed}"
+    local common="${dataset}/shots_${SHOTS}/${TRAINER_DIR:-${trainer}}/${cfg}/seed${seed}"
     local dataset_cfg trainer_cfg load_flags model_dir model_flags=()
     dataset_cfg="$(dataset_config "${dataset}")"
     trainer_cfg="$(trainer_config "${cfg_dir}" "${cfg}")"
@@ -131,7 +140,7 @@ base2new_test() {
 
 # fewshot_dir TRAINER CFG DATASET SEED : run folder of a few-shot, all-classes training run.
 fewshot_dir() {
-    echo "${OUTPUT}/$3/$1/$2_${SHOTS}shots/seed$4"
+    echo "${OUTPUT}/$3/${TRAINER_DIR:-$1}/$2_${SHOTS}shots/seed$4"
 }
 
 # fewshot_train TRAINER CFG DATASET SEED RUN_DIR [OPTS...] : few-shot training on all classes.
@@ -155,7 +164,7 @@ xd_test() {
     model_dir="$(fewshot_dir "${trainer}" "${cfg}" "${source}" "${seed}")"
     load_flags="$(load_epoch_flags "${model_dir}")"
     # shellcheck disable=SC2086
-    run_once "${OUTPUT}/evaluation/${trainer}/${cfg}_${SHOTS}shots/${dataset}/seed${seed}" \
+    run_once "${OUTPUT}/evaluation/${TRAINER_DIR:-${trainer}}/${cfg}_${SHOTS}shots/${dataset}/seed${seed}" \
         --root "${DATA}" --seed "${seed}" --trainer "${trainer}" --dataset-config-file "${dataset_cfg}" \
         --config-file "${trainer_cfg}" --model-dir "${model_dir}" ${load_flags} --eval-only --
 }

@@ -13,7 +13,14 @@ def make_state(epoch, value=1.0):
     model = torch.nn.Linear(2, 2)
     torch.nn.init.constant_(model.weight, value)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    return model, optimizer, {"state_dict": model.state_dict(), "epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": None, "val_result": None}
+    state = {
+        "state_dict": model.state_dict(),
+        "epoch": epoch,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None,
+        "val_result": None,
+    }
+    return model, optimizer, state
 
 
 def test_saved_checkpoint_loads_with_weights_only_and_updates_pointer(tmp_path):

@@ -105,9 +105,10 @@ def test_corrupt_image_error_names_the_file_from_a_worker(tmp_path):
     wrapper = DatasetWrapper(cfg, [Datum(str(broken), 0)], transform=None)
     with pytest.raises(OSError, match=r"broken\.png.*corrupt or truncated"):
         wrapper[0]
-    loader = DataLoader(wrapper, batch_size=1, num_workers=1)
+    batches = iter(DataLoader(wrapper, batch_size=1, num_workers=1))
     with pytest.raises(OSError, match=r"broken\.png"):
-        next(iter(loader))
+        next(batches)
+    batches._shutdown_workers()  # otherwise the idle worker is joined at GC time, with a 5 s timeout
 
 
 def test_sampler_names():

@@ -1,4 +1,6 @@
 """Optimizers and per-epoch LR schedules (stepped the CoOp way, once per epoch)."""
+import math
+
 import pytest
 import torch
 
@@ -57,7 +59,17 @@ def test_warmup_scheduler_state_is_plain_and_restores():
     assert fresh_optimizer.param_groups[0]["lr"] == pytest.approx(optimizer.param_groups[0]["lr"])
 
 
-@pytest.mark.parametrize("name, expected", [("adam", torch.optim.Adam), ("amsgrad", torch.optim.Adam), ("sgd", torch.optim.SGD), ("rmsprop", torch.optim.RMSprop), ("radam", torch.optim.RAdam), ("adamw", torch.optim.AdamW)])
+OPTIMIZER_CLASSES = {
+    "adam": torch.optim.Adam,
+    "amsgrad": torch.optim.Adam,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+    "radam": torch.optim.RAdam,
+    "adamw": torch.optim.AdamW,
+}
+
+
+@pytest.mark.parametrize("name, expected", OPTIMIZER_CLASSES.items())
 def test_every_optimizer_name_builds(name, expected):
     optimizer = build_optimizer(torch.nn.Linear(2, 2), optim_cfg(NAME=name, LR=0.01))
     assert type(optimizer) is expected
@@ -78,3 +90,16 @@ def test_unknown_names_fail_with_the_choices():
     optimizer = build_optimizer(torch.nn.Linear(2, 2), optim_cfg())
     with pytest.raises(ValueError, match="cosine"):
         build_lr_scheduler(optimizer, optim_cfg(LR_SCHEDULER="cosin"))
+
+
+def test_iteration_mode_schedule_steps_before_each_optimizer_step():
+    cfg = optim_cfg(NAME="sgd", LR=0.1, LR_SCHEDULER="cosine", MAX_ITER=4, WARMUP_ITER=2, WARMUP_TYPE="linear")
+    optimizer = build_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg)
+    scheduler = build_lr_scheduler(optimizer, cfg)
+    lrs = []
+    for _ in range(4):
+        scheduler.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+    assert lrs == pytest.approx([0.05, 0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 4)), 0.05])
+    assert set(scheduler.state_dict()) >= {"last_epoch", "base_lrs"} and scheduler.state_dict()["last_epoch"] == 4

@@ -265,6 +265,13 @@ def test_paper_config_mismatch_and_other_shots_are_said(tmp_path, capsys):
     assert "Paper:" not in four_shots and "Base paper" not in four_shots
 
 
+def test_base2new_other_keyword_has_no_paper_column(b2n_root, capsys):
+    _, out = run_cli(capsys, "--base2new", b2n_root, "--keyword", "macro_f1", "--ci95")
+    # macro_f1 = accuracy - 1: imagenet Base 75, 76, 77 -> 76.00, ci95 = 1.96 * 0.8165 / sqrt(3) = 0.92;
+    # New 65, 66, 67 -> 66.00; H = 2*76*66/142 = 70.65
+    assert row(out.out, "CoOp / vit_b16_ctxv1", "imagenet") == ["imagenet", "76.00 ± 0.92", "66.00 ± 0.92", "70.65", "1,2,3"]
+
+
 def test_finished_run_without_result_and_latest_restart_log(tmp_path, capsys):
     run = base2new_dir(tmp_path, "train_base", "dtd", *COOP, 1)
     write_run(run, train_log(0.0, finished=False), accuracy=None)

@@ -134,7 +134,7 @@ def test_environment_passed_to_the_scripts(world):
     assert env["EXTRA_OPTS"] == "TRAINER.TEXTREFINER.ENABLED True TRAINER.COOP.CTX_INIT 'a photo of a'"
     assert (env["TRAINER_DIR"], env["CUDA_VISIBLE_DEVICES"], env["SHOTS"]) == ("KgCoOp+TextRefiner", "3", "16")
     assert run.run_dir == world["out"] / "base2new/test_new/dsa/shots_16/KgCoOp+TextRefiner/cfg2/seed1"
-    assert str(plan.script(run)).endswith("kgcoop/base2new_test.sh")
+    assert str(plan.script(run.row, run.phase)).endswith("kgcoop/base2new_test.sh")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """train.py end to end on the toy dataset and toy trainer (in-process via main(argv))."""
 import json
+import math
 import os
 import re
 import sys
@@ -175,3 +176,17 @@ def test_best_val_saves_and_deploys_the_best_model(toy):
     assert "Evaluate on the *val* set" in log and "Deploy the model with the best val performance" in log
     assert sorted(os.listdir(out / "classifier")) == ["checkpoint", "model-best.pth.tar", "model.pth.tar-2"]
     assert "model-best.pth.tar to classifier" in log
+
+
+def test_iteration_mode_runs_max_iter_steps_with_val_and_checkpoints(toy):
+    out = toy / "iterations"
+    run(
+        toy, out, "OPTIM.MAX_ITER", "10", "OPTIM.WARMUP_ITER", "2", "OPTIM.WARMUP_TYPE", "linear", "OPTIM.LR", "0.01",
+        "TRAIN.VAL_FREQ", "5", "TRAIN.CHECKPOINT_FREQ", "5", "TEST.FINAL_MODEL", "best_val",
+    )
+    log = (out / "log.txt").read_text()
+    assert re.search(r"iter \[10/10\] time .* lr \d\.\d{4}e-0\d eta", log) and "epoch [" not in log
+    assert log.count("Evaluate on the *val* set") == 2 and "Finish training" in log
+    assert {"model.pth.tar-5", "model.pth.tar-10", "model-best.pth.tar"} <= set(os.listdir(out / "classifier"))
+    lrs = [float(x) for x in re.findall(r"^iter .* lr (\S+) eta", log, flags=re.M)]
+    assert lrs[0] == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi * 0 / 10)))

@@ -207,8 +207,8 @@ class TestPrecision:
 
     def test_non_finite_loss_stops_with_position_and_hint(self):
         ensure_finite_loss(torch.tensor(1.5), 0, 10, 0, 5, "fp16")
-        with pytest.raises(FloatingPointError, match=r"epoch \[3/10\] batch \[5/7\].*amp or fp32"):
-            ensure_finite_loss(torch.tensor(float("nan")), 2, 10, 4, 7, "fp16")
+        with pytest.raises(FloatingPointError, match=r"epoch \[3/10\] batch \[5/7\].*TRAINER.COOP.PREC amp or fp32"):
+            ensure_finite_loss(torch.tensor(float("nan")), 2, 10, 4, 7, "fp16", "TRAINER.COOP.PREC")
 
 
 class TestCheckpointLoading:

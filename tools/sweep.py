@@ -112,8 +112,8 @@ class Plan:
             for seed in self.seeds
         ]
 
-    def script(self, run):
-        return self.scripts_dir / run.row.method.scripts / SCRIPT_OF_PHASE[run.phase]
+    def script(self, row, phase):
+        return self.scripts_dir / row.method.scripts / SCRIPT_OF_PHASE[phase]
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -150,7 +150,7 @@ def check_plan(plan):
         raise SweepError(f"--root {plan.data_root} is not a directory; pass the folder that holds the dataset folders")
     for row in plan.rows:
         for phase in PHASES:
-            script = plan.scripts_dir / row.method.scripts / SCRIPT_OF_PHASE[phase]
+            script = plan.script(row, phase)
             if not script.is_file():
                 raise SweepError(f"{row.name}: script {script} does not exist; check --scripts-dir or the method table")
     dataset_configs = plan.scripts_dir.parent / "configs" / "datasets"
@@ -220,7 +220,7 @@ def execute_run(plan, run, slot, runner):
     if is_done(run.run_dir):
         return Outcome(run, "skipped")
     console = run.run_dir / "sweep_console.txt"
-    argv = ["bash", str(plan.script(run)), run.dataset, str(run.seed), run.row.config]
+    argv = ["bash", str(plan.script(run.row, run.phase)), run.dataset, str(run.seed), run.row.config]
     started = time.time()
     code = runner(argv, run_environment(plan, run, slot), console)
     if code == 0 and is_done(run.run_dir):

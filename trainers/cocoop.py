@@ -17,6 +17,7 @@ from dassl.config import register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 
 from trainers.common import PromptCLIPTrainer, PromptedCLIP, PromptLearner, normalize
+from trainers.common.frozen_eval import EVAL_INPUT_FEATURES
 
 
 def add_cocoop_cfg(cfg):
@@ -59,6 +60,8 @@ class ConditionalPromptLearner(PromptLearner):
 
 
 class CoCoOpCLIP(PromptedCLIP):
+    eval_image_input = EVAL_INPUT_FEATURES
+
     def forward(self, image, labels=None):
         training = labels is not None
         image_features, visual_output = self.encode_image(image, training)

@@ -8,6 +8,7 @@ from dassl.config import register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 
 from trainers.common import PromptCLIPTrainer, PromptedCLIP, PromptLearner, check_class_token_position
+from trainers.common.frozen_eval import EVAL_INPUT_FEATURES
 
 
 def add_coop_cfg(cfg):
@@ -27,6 +28,8 @@ register_cfg_extension(add_coop_cfg)
 
 class CoOpCLIP(PromptedCLIP):
     """Logits between the image and the learned prompts of every class."""
+
+    eval_image_input = EVAL_INPUT_FEATURES
 
     def forward(self, image, labels=None):
         training = labels is not None

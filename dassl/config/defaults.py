@@ -107,6 +107,8 @@ def _optim():
     node.WARMUP_CONS_LR = 1e-5
     node.WARMUP_MIN_LR = 1e-5
     node.WARMUP_RECOUNT = True
+    node.MAX_ITER = 0
+    node.WARMUP_ITER = 0
     return node
 
 
@@ -115,6 +117,7 @@ def _train():
     node.CHECKPOINT_FREQ = 0
     node.PRINT_FREQ = 10
     node.COUNT_ITER = "train_x"
+    node.VAL_FREQ = 0
     return node
 
 

@@ -11,13 +11,14 @@ from ast import literal_eval
 import yaml
 from yacs.config import CfgNode
 
+from ..utils.errors import InputError
 from ..utils.hints import closest_name_hint
 
 _SOURCES_ATTR = "_key_sources"
 _YAML_EXTENSIONS = (".yaml", ".yml")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A config value that cannot be merged (unknown key, wrong type, missing file)."""
 
 

@@ -10,7 +10,7 @@ from .transforms import build_transform
 
 
 def build_data_loader(cfg, sampler_type, data_source, batch_size, tfm=None, is_train=True, dataset_wrapper=None, n_domain=0, n_ins=2):
-    """A DataLoader; drop_last only in training and only if there is at least one full batch."""
+    """A DataLoader; drop_last only in epoch-mode training and only if there is at least one full batch."""
     if not data_source:
         raise ValueError("Cannot build a data loader over an empty split")
     wrapper = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
@@ -19,7 +19,7 @@ def build_data_loader(cfg, sampler_type, data_source, batch_size, tfm=None, is_t
         batch_size=batch_size,
         sampler=build_sampler(sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size, n_domain=n_domain, n_ins=n_ins),
         num_workers=cfg.DATALOADER.NUM_WORKERS,
-        drop_last=is_train and len(data_source) >= batch_size,
+        drop_last=is_train and len(data_source) >= batch_size and cfg.OPTIM.MAX_ITER <= 0,
         pin_memory=torch.cuda.is_available() and cfg.USE_CUDA,
     )
     assert len(loader) > 0
@@ -43,7 +43,7 @@ class DataManager:
             tfm_test = custom_tfm_test
         loaders = cfg.DATALOADER
 
-        def test_loader(data_source):
+        def eval_loader(data_source):
             return build_data_loader(
                 cfg, loaders.TEST.SAMPLER, data_source, loaders.TEST.BATCH_SIZE, tfm_test, False, dataset_wrapper
             )
@@ -59,10 +59,10 @@ class DataManager:
                 cfg, unlabelled.SAMPLER, dataset.train_u, unlabelled.BATCH_SIZE, tfm_train, True, dataset_wrapper,
                 unlabelled.N_DOMAIN, unlabelled.N_INS,
             )
-        self.val_loader = test_loader(dataset.val) if dataset.val else None
+        self.val_loader = eval_loader(dataset.val) if dataset.val else None
         if not dataset.test:
             raise ValueError(f"Dataset {cfg.DATASET.NAME} has an empty test split")
-        self.test_loader = test_loader(dataset.test)
+        self.test_loader = eval_loader(dataset.test)
         self.dataset = dataset
         self._num_classes = dataset.num_classes
         self._num_source_domains = len(cfg.DATASET.SOURCE_DOMAINS)

@@ -2,6 +2,7 @@
 import torch
 
 from ..config import key_source
+from ..utils.errors import CudaUnavailableError
 
 
 def resolve_device(cfg):
@@ -15,7 +16,7 @@ def resolve_device(cfg):
         return torch.device("cuda")
     source = key_source(cfg, "USE_CUDA")
     if cfg.USE_CUDA and source is not None:
-        raise RuntimeError(
+        raise CudaUnavailableError(
             f"USE_CUDA True was set explicitly (from {source}) but no CUDA device is available "
             "(torch.cuda.is_available() is False). Set USE_CUDA False to run on CPU, or check the GPU / CUDA_VISIBLE_DEVICES."
         )

@@ -11,6 +11,7 @@ from ..data import DataManager
 from ..evaluation import build_evaluator
 from ..utils import console_stream, mkdir_if_missing
 from .device import resolve_device
+from .distributed import GatheringEvaluator, distribute_train_loader, is_distributed, shard_loader
 from .trainer_base import TrainerBase
 
 
@@ -34,6 +35,8 @@ class SimpleTrainer(TrainerBase):
         self.build_data_loader()
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
+        if is_distributed():
+            self.evaluator = GatheringEvaluator(self.evaluator)
         self.best_result = -np.inf
 
     def check_cfg(self, cfg):
@@ -41,7 +44,7 @@ class SimpleTrainer(TrainerBase):
 
     def build_data_loader(self):
         dm = DataManager(self.cfg)
-        self.train_loader_x = dm.train_loader_x
+        self.train_loader_x = distribute_train_loader(dm.train_loader_x, self.cfg.SEED)
         self.train_loader_u = dm.train_loader_u
         self.val_loader = dm.val_loader
         self.test_loader = dm.test_loader
@@ -113,14 +116,22 @@ class SimpleTrainer(TrainerBase):
             split = "test"
             data_loader = self.test_loader
         print(f"Evaluate on the *{split}* set")
-        for batch in tqdm(data_loader, desc=f"eval {split}", file=console_stream(), disable=None, leave=False):
-            input, label = self.parse_batch_test(batch)
+        for input, label in self.evaluation_batches(data_loader, split):
             self.evaluator.process(self.model_inference(input), label)
         results = self.evaluator.evaluate()
         for key, value in results.items():
             self.write_scalar(f"{split}/{key}", value, self.epoch)
         self.last_test_results = results
         return list(results.values())[0]
+
+    def evaluation_loader(self, data_loader, split):
+        """The batches this process evaluates (its shard under torchrun), with a progress bar."""
+        return tqdm(shard_loader(data_loader), desc=f"eval {split}", file=console_stream(), disable=None, leave=False)
+
+    def evaluation_batches(self, data_loader, split):
+        """(model input, labels) of an evaluation; a hook (e.g. inputs served from a feature cache)."""
+        for batch in self.evaluation_loader(data_loader, split):
+            yield self.parse_batch_test(batch)
 
     def model_inference(self, input):
         return self.model(input)

@@ -11,7 +11,9 @@ from ..utils import (
     resume_from_checkpoint,
     save_checkpoint,
 )
+from ..utils.errors import CheckpointMismatchError, MissingCheckpointError
 from ..utils.torchtools import BEST_FILE, latest_checkpoint_path
+from .distributed import is_main_process, synchronize
 
 
 def checkpoint_filename(epoch=None):
@@ -49,7 +51,15 @@ class TrainerBase:
         return names
 
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
-        """One checkpoint per registered model under `directory/<name>/` (epoch stored as epoch + 1)."""
+        """One checkpoint per registered model under `directory/<name>/` (epoch stored as epoch + 1).
+
+        Under torchrun only rank 0 writes; the others wait until the files exist.
+        """
+        if is_main_process():
+            self._write_checkpoints(epoch, directory, is_best, val_result, model_name)
+        synchronize()
+
+    def _write_checkpoints(self, epoch, directory, is_best, val_result, model_name):
         rng_state = capture_rng_state()
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
@@ -95,7 +105,7 @@ class TrainerBase:
             if not os.path.isfile(model_path):
                 folder = os.path.dirname(model_path)
                 found = sorted(f for f in os.listdir(folder) if f.startswith("model")) if os.path.isdir(folder) else []
-                raise FileNotFoundError(
+                raise MissingCheckpointError(
                     f"No model at {model_path} (expected {filename} for model '{name}'). "
                     + (f"That folder holds {found}: pick one with --load-epoch N." if found else "Check --model-dir.")
                     + (" Without --load-epoch the best-val model is loaded, which last_step runs never write." if epoch is None else "")
@@ -104,7 +114,13 @@ class TrainerBase:
             val_result = checkpoint.get("val_result")
             val_text = "" if val_result is None else f", val_result={val_result:.1f}"
             print(f"Load {model_path} to {name} (epoch={checkpoint['epoch']}{val_text})")
-            self._models[name].load_state_dict(checkpoint["state_dict"])
+            try:
+                self._models[name].load_state_dict(checkpoint["state_dict"])
+            except RuntimeError as exc:
+                raise CheckpointMismatchError(
+                    f"{model_path} does not fit model '{name}' ({' '.join(str(exc).split())}); it was saved by another "
+                    "trainer, class count or config: load it with the trainer and config that wrote it"
+                ) from exc
 
     def set_model_mode(self, mode="train", names=None):
         if mode not in ("train", "eval", "test"):

@@ -5,15 +5,23 @@ import time
 from tqdm import tqdm
 
 from ..utils import AverageMeter, MetricMeter, console_stream
+from .iteration_mode import IterationLoop
 from .simple_trainer import SimpleTrainer
 
 
-class TrainerX(SimpleTrainer):
+class TrainerX(IterationLoop, SimpleTrainer):
     """Trains on labelled data only. Subclasses implement `forward_backward(batch) -> dict`.
 
     The LR schedule is per epoch; trainers step it themselves by calling
     `update_lr()` at the last batch (`self.batch_idx + 1 == self.num_batches`).
+    With OPTIM.MAX_ITER > 0 training runs in iteration mode instead (see
+    IterationLoop), where the engine steps the scheduler before every step.
     """
+
+    def train(self):
+        if self.cfg.OPTIM.MAX_ITER > 0:
+            return self.train_by_iterations()
+        return super().train()
 
     def run_epoch(self):
         self.set_model_mode("train")

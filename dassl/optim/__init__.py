@@ -1,2 +1,2 @@
-from .lr_scheduler import ConstantWarmupScheduler, LinearWarmupScheduler, build_lr_scheduler
+from .lr_scheduler import ConstantWarmupScheduler, IterationCosineScheduler, LinearWarmupScheduler, build_lr_scheduler
 from .optimizer import build_optimizer

@@ -4,6 +4,8 @@ The warmup wrappers are plain classes (not torch LRScheduler subclasses) whose
 state_dict holds only numbers plus the successor's own state dict, so
 checkpoints load with torch.load(weights_only=True).
 """
+import math
+
 import torch
 
 AVAILABLE_SCHEDULERS = ("single_step", "multi_step", "cosine")
@@ -100,12 +102,19 @@ def _main_scheduler(optimizer, optim_cfg):
 
 
 def build_lr_scheduler(optimizer, optim_cfg):
-    """The OPTIM.LR_SCHEDULER schedule, wrapped in a warmup if OPTIM.WARMUP_EPOCH > 0.
+    """The OPTIM.LR_SCHEDULER schedule, wrapped in a warmup if OPTIM.WARMUP_EPOCH > 0
+    (or the per-iteration cosine if OPTIM.MAX_ITER > 0).
 
     With WARMUP_RECOUNT (default) the successor starts counting at 0 after the
     warmup (hence the one-epoch offset of the cosine); otherwise it starts at
     WARMUP_EPOCH.
     """
+    if optim_cfg.MAX_ITER > 0:
+        if optim_cfg.LR_SCHEDULER != "cosine":
+            raise ValueError(f"Iteration mode (OPTIM.MAX_ITER > 0) supports only OPTIM.LR_SCHEDULER cosine, got {optim_cfg.LR_SCHEDULER!r}")
+        return IterationCosineScheduler(
+            optimizer, optim_cfg.MAX_ITER, optim_cfg.WARMUP_ITER, optim_cfg.WARMUP_TYPE, optim_cfg.WARMUP_CONS_LR
+        )
     scheduler = _main_scheduler(optimizer, optim_cfg)
     if optim_cfg.WARMUP_EPOCH <= 0:
         return scheduler
@@ -116,3 +125,44 @@ def build_lr_scheduler(optimizer, optim_cfg):
     if optim_cfg.WARMUP_TYPE == "linear":
         return LinearWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_MIN_LR)
     raise ValueError(f"Unknown OPTIM.WARMUP_TYPE {optim_cfg.WARMUP_TYPE!r}; supported: {list(AVAILABLE_WARMUPS)}")
+
+
+class IterationCosineScheduler:
+    """Iteration mode (OPTIM.MAX_ITER > 0): stepped BEFORE each optimizer step.
+
+    Step k (1..MAX_ITER) with W = WARMUP_ITER uses base_lr * k / W (linear
+    warmup) or WARMUP_CONS_LR (constant warmup) while k < W, then
+    base_lr * (1 + cos(pi * (k - W) / MAX_ITER)) / 2, so the last step stays above 0.
+    """
+
+    def __init__(self, optimizer, max_iter, warmup_iter=0, warmup_type="linear", cons_lr=1e-5):
+        if warmup_type not in AVAILABLE_WARMUPS:
+            raise ValueError(f"Unknown OPTIM.WARMUP_TYPE {warmup_type!r}; supported: {list(AVAILABLE_WARMUPS)}")
+        self.optimizer = optimizer
+        self.max_iter = max_iter
+        self.warmup_iter = warmup_iter
+        self.warmup_type = warmup_type
+        self.cons_lr = cons_lr
+        self.base_lrs = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
+        self.last_epoch = 0
+        self._last_lr = list(self.base_lrs)
+
+    def lr_at(self, base_lr, k):
+        if k < self.warmup_iter:
+            return base_lr * k / self.warmup_iter if self.warmup_type == "linear" else self.cons_lr
+        return base_lr * 0.5 * (1 + math.cos(math.pi * (k - self.warmup_iter) / self.max_iter))
+
+    def step(self):
+        self.last_epoch += 1
+        self._last_lr = [self.lr_at(base_lr, self.last_epoch) for base_lr in self.base_lrs]
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr
+
+    def get_last_lr(self):
+        return self._last_lr
+
+    def state_dict(self):
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(state_dict)

@@ -3,6 +3,8 @@ import errno
 import os
 import tempfile
 
+from .errors import DiskFullError
+
 
 def atomic_write(path, write_fn, mode="wb"):
     """Call `write_fn(file)` on a temp file next to `path`, then `os.replace` it onto `path`.
@@ -23,7 +25,7 @@ def atomic_write(path, write_fn, mode="wb"):
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise OSError(
+            raise DiskFullError(
                 errno.ENOSPC,
                 f"No space left on device while writing {path}; the previous version of that file "
                 "(if any) is intact. Free some disk space and run again (training resumes from the last checkpoint).",

@@ -6,8 +6,10 @@ import os
 import pkgutil
 import sys
 
+from .errors import InputError
 
-class PluginImportError(ImportError):
+
+class PluginImportError(InputError, ImportError):
     """A plugin module failed to import; the message names it and the original error."""
 
 

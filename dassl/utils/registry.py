@@ -1,8 +1,9 @@
 """Name -> class registries: trainers and datasets register themselves on import."""
+from .errors import InputError
 from .hints import closest_name_hint
 
 
-class RegistryKeyError(KeyError):
+class RegistryKeyError(InputError, KeyError):
     """A KeyError whose message prints as written (KeyError quotes its message)."""
 
     def __str__(self):

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from .atomic import atomic_write_text
+from .errors import UnreadableImageError
 
 DONE_MARKER = "done.json"
 
@@ -80,7 +81,7 @@ def read_image(path):
             img.load()
             return img.convert("RGB")
     except (OSError, SyntaxError, ValueError) as exc:
-        raise OSError(
+        raise UnreadableImageError(
             f"Cannot read image {path}: {exc}. The file is corrupt or truncated; "
             "replace it (re-download the dataset) or remove it from the split."
         ) from exc

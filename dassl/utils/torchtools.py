@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_write, atomic_write_text
+from .errors import MissingCheckpointError, UnreadableCheckpointError
 
 POINTER_FILE = "checkpoint"
 BEST_FILE = "model-best.pth.tar"
@@ -69,14 +70,19 @@ def load_checkpoint(fpath):
     if not fpath:
         raise ValueError("load_checkpoint: the file path is empty")
     if not os.path.exists(fpath):
-        raise FileNotFoundError(f'No checkpoint file at "{fpath}"')
+        raise MissingCheckpointError(f'No checkpoint file at "{fpath}"')
     try:
         return torch.load(fpath, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise RuntimeError(
+        raise UnreadableCheckpointError(
             f"{fpath} holds pickled Python objects (e.g. a checkpoint from upstream Dassl with a pickled "
-            "scheduler) and cannot be loaded safely with weights_only=True. Re-save its tensors "
-            f"(state_dict) in a plain dict. Original error: {exc}"
+            "scheduler) or is not a PyTorch checkpoint, and cannot be loaded safely with weights_only=True. "
+            f"Re-save its tensors (state_dict) in a plain dict. Original error: {exc}"
+        ) from exc
+    except RuntimeError as exc:
+        raise UnreadableCheckpointError(
+            f"{fpath} is truncated or corrupt ({exc}); delete it and train again "
+            "(a resumed run restarts from the checkpoint its pointer file names)"
         ) from exc
 
 
@@ -94,7 +100,7 @@ def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
     """Load the latest checkpoint of `fdir` into model/optimizer/scheduler; returns its epoch."""
     fpath = latest_checkpoint_path(fdir)
     if fpath is None:
-        raise FileNotFoundError(f"No pointer file {os.path.join(fdir, POINTER_FILE)} to resume from")
+        raise MissingCheckpointError(f"No pointer file {os.path.join(fdir, POINTER_FILE)} to resume from")
     print(f"Loading checkpoint from {fpath}")
     checkpoint = load_checkpoint(fpath)
     model.load_state_dict(checkpoint["state_dict"])

@@ -1,15 +1,21 @@
 """Loading the frozen CLIP backbone once per run, in the run's precision."""
 import clip
 
+from dassl.config import ConfigError
+from dassl.utils.errors import BackboneLoadError
+
 
 def load_frozen_clip(cfg, precision):
     """CLIP from MODEL.BACKBONE.{NAME,PATH}, cast for `precision`, all parameters frozen."""
     backbone = cfg.MODEL.BACKBONE
     print(f"Loading CLIP (backbone: {backbone.NAME}{', from ' + backbone.PATH if backbone.PATH else ''})")
-    clip_model = clip.load_clip_to_cpu(cfg)
+    try:
+        clip_model = clip.load_clip_to_cpu(cfg)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        raise BackboneLoadError(f"Cannot load the CLIP backbone (MODEL.BACKBONE.NAME / PATH): {error}") from error
     resolution = clip_model.visual.input_resolution
     if cfg.INPUT.SIZE[0] != resolution or cfg.INPUT.SIZE[1] != resolution:
-        raise ValueError(
+        raise ConfigError(
             f"INPUT.SIZE is {tuple(cfg.INPUT.SIZE)} but {backbone.NAME} expects {resolution}x{resolution} images; "
             f"set INPUT.SIZE ({resolution}, {resolution})"
         )

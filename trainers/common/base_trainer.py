@@ -2,8 +2,10 @@
 
 A method subclass sets `cfg_node` (the TRAINER.<node> holding PREC) and
 implements `build_custom_clip`; it may override `prepare_model` (frozen
-features once the model is on its device), `build_scheduler` and
-`ignored_checkpoint_prefixes`. The base class handles precision, freezing,
+features once the model is on its device), `build_scheduler`,
+`ignored_checkpoint_prefixes`, `trainable_modules` (several learnable parts,
+each registered with its own optimizer) and `build_optimizer_and_scheduler`
+(per-part optimizer settings). The base class handles precision, freezing,
 optimizers, the optional text-feature plug-in, the training step (CE plus
 the model's extra loss terms, non-finite check, per-epoch LR step at the last
 batch) and loading prompt weights trained on other classes.
@@ -13,16 +15,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from dassl.engine import TrainerX
+from dassl.engine.distributed import is_distributed, wrap_for_training
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 
 from .backbone import load_frozen_clip
 from .checkpoint import checkpoint_file, load_module_checkpoint
+from .frozen_eval import FrozenFeatureEvaluation, ServedImageFeatures
 from .precision import Precision, check_precision, ensure_finite_loss
 from .text_plugins import build_text_plugin
 
 
-class PromptCLIPTrainer(TrainerX):
+class PromptCLIPTrainer(FrozenFeatureEvaluation, TrainerX):
     cfg_node = "COOP"
     model_name = "prompt_learner"
     ignored_checkpoint_prefixes = ()
@@ -44,10 +48,29 @@ class PromptCLIPTrainer(TrainerX):
     def build_scheduler(self, optimizer):
         return build_lr_scheduler(optimizer, self.cfg.OPTIM)
 
+    def trainable_modules(self, model):
+        """Name -> learnable part of `model`; each is registered with its own optimizer and scheduler.
+
+        MODEL.INIT_WEIGHTS initialises the part named `model_name`.
+        """
+        return {self.model_name: model.prompt_learner}
+
+    def build_optimizer_and_scheduler(self, name, module):
+        """Optimizer and scheduler of the registered part `name` (cfg.OPTIM unless a method says otherwise)."""
+        optimizer = build_optimizer(module, self.cfg.OPTIM)
+        return optimizer, self.build_scheduler(optimizer)
+
     @property
     def custom_clip(self):
-        """The model without a DataParallel wrapper."""
-        return self.model.module if isinstance(self.model, nn.DataParallel) else self.model
+        """The model without a DataParallel / DistributedDataParallel wrapper."""
+        wrappers = (nn.DataParallel, nn.parallel.DistributedDataParallel)
+        return self.model.module if isinstance(self.model, wrappers) else self.model
+
+    def frozen_eval_input(self):
+        return self.custom_clip.eval_image_input
+
+    def frozen_image_tower(self):
+        return self.custom_clip.clip_model
 
     def build_model(self):
         cfg = self.cfg
@@ -56,28 +79,32 @@ class PromptCLIPTrainer(TrainerX):
         print(f"Building {type(self).__name__} (PREC={self.precision.mode})")
         model = self.build_custom_clip(cfg, self.dm.dataset.classnames, clip_model)
         model.text_plugin = build_text_plugin(cfg, clip_model, self.precision)
+        parts = self.trainable_modules(model)
         model.requires_grad_(False)
-        model.prompt_learner.requires_grad_(True)
+        for part in parts.values():
+            part.requires_grad_(True)
         if model.text_plugin is not None:
             model.text_plugin.requires_grad_(True)
         if cfg.MODEL.INIT_WEIGHTS:
-            load_module_checkpoint(model.prompt_learner, cfg.MODEL.INIT_WEIGHTS, self.ignored_checkpoint_prefixes)
+            load_module_checkpoint(parts[self.model_name], cfg.MODEL.INIT_WEIGHTS, self.ignored_checkpoint_prefixes)
         trainable = [name for name, p in model.named_parameters() if p.requires_grad]
         print(f"Parameters to be updated: {sorted(trainable)}")
         model.to(self.device)
         self.model = model
         self.prepare_model(model)
-        self._register_trainable(self.model_name, model.prompt_learner)
+        for name, part in parts.items():
+            self._register_trainable(name, part)
         if model.text_plugin is not None:
             self._register_trainable(model.text_plugin.model_name, model.text_plugin)
         self.scaler = self.precision.make_grad_scaler()
-        if self.device.type == "cuda" and torch.cuda.device_count() > 1:
+        if is_distributed():
+            self.model = wrap_for_training(model, self.device)
+        elif self.device.type == "cuda" and torch.cuda.device_count() > 1:
             print(f"Multiple GPUs detected (n_gpus={torch.cuda.device_count()}), use all of them!")
             self.model = nn.DataParallel(model)
 
     def _register_trainable(self, name, module):
-        optimizer = build_optimizer(module, self.cfg.OPTIM)
-        self.register_model(name, module, optimizer, self.build_scheduler(optimizer))
+        self.register_model(name, module, *self.build_optimizer_and_scheduler(name, module))
 
     def parse_batch_train(self, batch):
         return batch["img"].to(self.device), batch["label"].to(self.device)
@@ -94,7 +121,10 @@ class PromptCLIPTrainer(TrainerX):
         with self.precision.autocast():
             logits, loss_terms = self.model(image, label)
             loss = self.compute_loss(logits, label, loss_terms)
-        ensure_finite_loss(loss, self.epoch, self.max_epoch, self.batch_idx, self.num_batches, self.precision.mode)
+        ensure_finite_loss(
+            loss, self.epoch, self.max_epoch, self.batch_idx, self.num_batches,
+            self.precision.mode, f"TRAINER.{self.cfg_node}.PREC",
+        )
         self._backward_and_step(loss)
         summary = {"loss": loss.item(), "acc": compute_accuracy(logits, label)[0].item()}
         if (self.batch_idx + 1) == self.num_batches:
@@ -112,7 +142,11 @@ class PromptCLIPTrainer(TrainerX):
         self.scaler.update()
 
     def model_inference(self, input):
+        """Logits; a batch of served frozen features runs on the bare model (one device)."""
         with self.precision.autocast():
+            if isinstance(input, ServedImageFeatures):
+                with self.custom_clip.serving_frozen_image_features(input.features):
+                    return self.custom_clip(input.images).float()
             return self.model(input).float()
 
     def load_model(self, directory, epoch=None):

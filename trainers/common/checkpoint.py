@@ -9,6 +9,7 @@ import os
 import torch
 
 from dassl.utils import load_checkpoint
+from dassl.utils.errors import CheckpointMismatchError, MissingCheckpointError
 
 BEST_FILE = "model-best.pth.tar"
 
@@ -21,12 +22,27 @@ def checkpoint_file(directory, model_name, epoch=None):
     if os.path.isfile(path):
         return path
     found = sorted(f for f in os.listdir(folder) if f.startswith("model")) if os.path.isdir(folder) else []
-    hint = (
-        f"found {', '.join(found)}; pass the epoch of one of them with --load-epoch"
-        if found
-        else "that folder holds no checkpoint: check --model-dir, or train first"
+    others = _other_model_folders(directory, model_name)
+    if found:
+        hint = f"found {', '.join(found)}; pass the epoch of one of them with --load-epoch"
+    elif others:
+        hint = (
+            f"{directory} holds checkpoints of {', '.join(others)}, written by another trainer: "
+            "evaluate it with the --trainer and --config-file of the run that wrote it"
+        )
+    else:
+        hint = "that folder holds no checkpoint: check --model-dir, or train first"
+    raise MissingCheckpointError(f"no checkpoint {path}; {hint}")
+
+
+def _other_model_folders(directory, model_name):
+    """Sub-folders of `directory` other than `model_name` that hold a checkpoint pointer file."""
+    if not os.path.isdir(directory):
+        return []
+    return sorted(
+        name for name in os.listdir(directory)
+        if name != model_name and os.path.isfile(os.path.join(directory, name, "checkpoint"))
     )
-    raise FileNotFoundError(f"no checkpoint {path}; {hint}")
 
 
 def _strip_module_prefix(state_dict):
@@ -62,14 +78,14 @@ def load_module_state(module, state_dict, source, ignored_prefixes=()):
     unexpected = sorted(set(state) - set(expected))
     missing = sorted(set(expected) - set(state))
     if unexpected or missing:
-        raise ValueError(
+        raise CheckpointMismatchError(
             f"{source} does not fit {type(module).__name__}: unexpected keys {unexpected}, missing keys {missing}; "
             "it was probably saved by another trainer - load it with the trainer (and config) that wrote it"
         )
     for key, value in state.items():
         want, got = tuple(expected[key].shape), tuple(value.shape)
         if want != got:
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"{source}: key {key!r} has shape {got} but this model expects {want}; {_shape_hint(key, want, got)}"
             )
     module.load_state_dict(state, strict=False)
@@ -80,6 +96,6 @@ def load_module_checkpoint(module, path, ignored_prefixes=()):
     checkpoint = load_checkpoint(path)
     state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise ValueError(f"{path} holds no tensor state dict; is it a checkpoint written by train.py?")
+        raise CheckpointMismatchError(f"{path} holds no tensor state dict; is it a checkpoint written by train.py?")
     load_module_state(module, state_dict, path, ignored_prefixes)
     return checkpoint.get("epoch")

@@ -12,13 +12,15 @@ import math
 
 import torch
 
+from dassl.config import ConfigError
+
 PRECISIONS = ("fp16", "fp32", "amp")
 
 
 def check_precision(prec, cfg_key):
     """Fail at config time, before CLIP is loaded, on an unknown precision."""
     if prec not in PRECISIONS:
-        raise ValueError(
+        raise ConfigError(
             f"{cfg_key} must be one of {', '.join(PRECISIONS)}, got {prec!r}; "
             f"set it in the trainer config or with `{cfg_key} fp32` on the command line"
         )
@@ -56,17 +58,17 @@ class Precision:
         return None
 
 
-def ensure_finite_loss(loss, epoch, max_epoch, batch_idx, num_batches, prec):
-    """Stop the run at the first non-finite loss instead of training on NaNs."""
+def ensure_finite_loss(loss, epoch, max_epoch, batch_idx, num_batches, prec, prec_key="PREC"):
+    """Stop the run at the first non-finite loss instead of training on NaNs (`prec_key` names the config key)."""
     value = loss.detach().float().item()
     if math.isfinite(value):
         return
     hint = (
-        "fp16 parameters trained by SGD overflow easily: try TRAINER.<NODE>.PREC amp or fp32"
+        f"fp16 parameters trained by SGD overflow easily: try {prec_key} amp or fp32"
         if prec == "fp16"
-        else "try a lower OPTIM.LR, or PREC fp32 if you use amp"
+        else f"try a lower OPTIM.LR, or {prec_key} fp32 if you use amp"
     )
     raise FloatingPointError(
         f"Loss is {value} at epoch [{epoch + 1}/{max_epoch}] batch [{batch_idx + 1}/{num_batches}] "
-        f"(PREC={prec}); {hint}"
+        f"({prec_key}={prec}); {hint}"
     )

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import clip
+from dassl.config import ConfigError
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
 
@@ -20,7 +21,7 @@ def readable_classnames(classnames):
 
 def check_class_token_position(position, cfg_key="CLASS_TOKEN_POSITION"):
     if position not in CLASS_TOKEN_POSITIONS:
-        raise ValueError(
+        raise ConfigError(
             f"{cfg_key} must be one of {', '.join(CLASS_TOKEN_POSITIONS)}, got {position!r}"
         )
 

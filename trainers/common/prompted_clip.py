@@ -1,7 +1,10 @@
 """The model every prompt host shares: frozen CLIP + a learnable prompt module."""
+import contextlib
+
 import torch
 from torch import nn
 
+from .frozen_eval import EVAL_INPUT_IMAGES
 from .text_encoding import encode_prompt_embeddings, normalize
 
 
@@ -13,7 +16,14 @@ class PromptedCLIP(nn.Module):
     scalar tensors added to the cross-entropy by the trainer; without labels
     it returns logits. Keeping the loss out of forward() lets DataParallel
     gather the outputs.
+
+    `eval_image_input` (see trainers.common.frozen_eval) tells the trainer
+    whether evaluation may serve the frozen image features from the feature
+    cache; a subclass whose evaluation forward reaches the image tower only
+    through `frozen_image_features` may say so.
     """
+
+    eval_image_input = EVAL_INPUT_IMAGES
 
     def __init__(self, clip_model, prompt_learner, text_chunk=0):
         super().__init__()
@@ -21,6 +31,7 @@ class PromptedCLIP(nn.Module):
         self.prompt_learner = prompt_learner
         self.text_plugin = None
         self.text_chunk = text_chunk
+        self._served_image_features = None
 
     @property
     def dtype(self):
@@ -28,12 +39,26 @@ class PromptedCLIP(nn.Module):
 
     def encode_image(self, image, training):
         """Normalised image features, plus the plug-in's extra visual outputs in training."""
-        image = image.type(self.dtype)
         request = self.text_plugin.visual_request if self.text_plugin is not None and training else {}
         if not request:
-            return normalize(self.clip_model.visual(image)), None
-        visual_output = self.clip_model.visual.forward_features(image, **request)
+            return self.frozen_image_features(image), None
+        visual_output = self.clip_model.visual.forward_features(image.type(self.dtype), **request)
         return normalize(visual_output.pooled), visual_output
+
+    def frozen_image_features(self, image):
+        """rownorm(frozen image tower output): the one frozen image pass, which the feature cache may serve."""
+        if self._served_image_features is not None:
+            return normalize(self._served_image_features)
+        return normalize(self.clip_model.visual(image.type(self.dtype)))
+
+    @contextlib.contextmanager
+    def serving_frozen_image_features(self, features):
+        """Inside, `features` (this batch's frozen tower outputs, not normalised) replace the frozen image pass."""
+        self._served_image_features = features
+        try:
+            yield
+        finally:
+            self._served_image_features = None
 
     def encode_prompts(self, prompts, eot_indices):
         """Text features (not normalised) of prompt embeddings with leading batch dims."""

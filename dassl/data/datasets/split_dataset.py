@@ -24,6 +24,7 @@ import random
 import tempfile
 from collections import defaultdict
 
+from ...utils.errors import InputError
 from .base_dataset import DatasetBase, Datum
 
 DATASETS_GUIDE = "DATASETS.md"
@@ -33,7 +34,7 @@ CAPTION_FILES = ("captions.txt", "descriptions.txt")
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 
 
-class DatasetProblem(Exception):
+class DatasetProblem(InputError):
     """Something about a dataset on disk that the user has to fix; the message says what and how."""
 
 

@@ -1,0 +1,170 @@
+"""Multi-process training through PyTorch's DistributedDataParallel (`torchrun --nproc_per_node=N train.py ...`).
+
+Conventions:
+- DATALOADER.TRAIN_X.BATCH_SIZE stays the *global* batch: each of the N ranks
+  loads BATCH_SIZE / N images per step (it must divide), DDP averages the
+  gradients, so a step equals a single-process step on the same images.
+- Evaluation is sharded: rank r takes items r, r + N, ...; the outputs are
+  gathered back in dataset order, so every rank gets the full result.
+- Only rank 0 writes logs, checkpoints and the done marker.
+Without WORLD_SIZE > 1 in the environment nothing here changes anything.
+"""
+import os
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
+
+
+def init_distributed_from_env():
+    """Join the process group torchrun describes (WORLD_SIZE > 1); returns whether it did.
+
+    NCCL on CUDA (one GPU per rank, LOCAL_RANK), gloo on CPU.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_distributed():
+        return is_distributed()
+    use_cuda = torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return True
+
+
+def is_distributed():
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank():
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size():
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process():
+    return rank() == 0
+
+
+def synchronize():
+    if is_distributed():
+        dist.barrier()
+
+
+def local_batch_size(global_batch_size):
+    """This rank's share of the global batch."""
+    n = world_size()
+    if global_batch_size % n:
+        raise ValueError(
+            f"DATALOADER.TRAIN_X.BATCH_SIZE {global_batch_size} is the global batch and must be divisible by the "
+            f"{n} processes; pick a multiple of {n}"
+        )
+    return global_batch_size // n
+
+
+class _EpochAdvancingSampler(DistributedSampler):
+    """A DistributedSampler that reshuffles on every pass without a set_epoch call."""
+
+    def __iter__(self):
+        indices = super().__iter__()
+        self.set_epoch(self.epoch + 1)
+        return indices
+
+
+def distribute_train_loader(loader, seed):
+    """The same loader with this rank's share of every global batch (shuffled iff it was)."""
+    if not is_distributed():
+        return loader
+    sampler = _EpochAdvancingSampler(
+        loader.dataset, shuffle=isinstance(loader.sampler, RandomSampler), seed=max(seed, 0)
+    )
+    return DataLoader(
+        loader.dataset,
+        batch_size=local_batch_size(loader.batch_size),
+        sampler=sampler,
+        num_workers=loader.num_workers,
+        drop_last=loader.drop_last,
+        pin_memory=loader.pin_memory,
+        collate_fn=loader.collate_fn,
+    )
+
+
+def shard_indices(n):
+    """This rank's evaluation items: r, r + N, r + 2N, ..."""
+    return list(range(rank(), n, world_size()))
+
+
+class _ShardSampler(Sampler):
+    def __init__(self, n):
+        self.indices = shard_indices(n)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self):
+        return len(self.indices)
+
+
+def shard_loader(loader):
+    """The evaluation loader over this rank's items (the loader itself when not distributed)."""
+    if not is_distributed():
+        return loader
+    return DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size,
+        sampler=_ShardSampler(len(loader.dataset)),
+        num_workers=loader.num_workers,
+        pin_memory=loader.pin_memory,
+        collate_fn=loader.collate_fn,
+    )
+
+
+def gather_interleaved(local_rows):
+    """Rows of every rank's shard (r, r + N, ...) put back in dataset order, on every rank."""
+    if not is_distributed():
+        return local_rows
+    parts = [None] * world_size()
+    dist.all_gather_object(parts, local_rows.cpu())
+    total = sum(len(part) for part in parts)
+    rows = parts[0].new_empty((total, *parts[0].shape[1:]))
+    for r, part in enumerate(parts):
+        rows[r::world_size()] = part
+    return rows
+
+
+class GatheringEvaluator:
+    """Wraps a Dassl evaluator: keeps this rank's (outputs, labels), hands the gathered ones over at evaluate()."""
+
+    def __init__(self, evaluator):
+        self.evaluator = evaluator
+        self.reset()
+
+    def reset(self):
+        self.evaluator.reset()
+        self._outputs, self._labels = [], []
+
+    def process(self, mo, gt):
+        self._outputs.append(mo.detach().float().cpu())
+        self._labels.append(gt.detach().cpu())
+
+    def _local(self, rows, like_shape):
+        return torch.cat(rows) if rows else torch.empty(like_shape)
+
+    def evaluate(self):
+        n_classes = self._outputs[0].shape[1] if self._outputs else 0
+        outputs = gather_interleaved(self._local(self._outputs, (0, n_classes)))
+        labels = gather_interleaved(self._local(self._labels, (0,)).long())
+        self.evaluator.reset()
+        self.evaluator.process(outputs, labels)
+        return self.evaluator.evaluate()
+
+    def __getattr__(self, name):
+        return getattr(self.evaluator, name)
+
+
+def wrap_for_training(model, device):
+    """DDP over the whole model (only parameters that require grad are synchronised)."""
+    if not is_distributed():
+        return model
+    device_ids = [torch.cuda.current_device()] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)

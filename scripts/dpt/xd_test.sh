@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# DPT / VLP / VPT cross-dataset / domain generalisation, step 2: evaluate the xd_train.sh model on
+# all classes of DATASET (another dataset, or imagenetv2 / imagenet_sketch / imagenet_a / imagenet_r).
+# Usage: scripts/dpt/xd_test.sh DATASET SEED [CFG] [TRAINER]   (CFG default vit_b16, TRAINER default DPT;
+#        source $XD_SOURCE, default imagenet)
+# Output: $OUTPUT/evaluation/TRAINER/CFG_<SHOTS>shots/DATASET/seedSEED
+# Environment: DATA (required), OUTPUT (default <repo>/output), SHOTS (default 16),
+#              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
+# Runs from any directory; a run whose folder holds done.json is skipped.
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+usage 2 "$#" "DATASET SEED [CFG] [TRAINER]"
+xd_test "${4:-DPT}" "${3:-vit_b16}" "${XD_SOURCE:-imagenet}" "$1" "$2"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# DPT / VLP / VPT cross-dataset / domain generalisation, step 1: few-shot training on all classes
+# of the source dataset ($XD_SOURCE, default imagenet).
+# Usage: scripts/dpt/xd_train.sh SEED [CFG] [TRAINER]   (CFG default vit_b16, TRAINER default DPT)
+# Output: $OUTPUT/<source>/TRAINER/CFG_<SHOTS>shots/seedSEED
+# Environment: DATA (required), OUTPUT (default <repo>/output), SHOTS (default 16),
+#              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
+# Runs from any directory; a run whose folder holds done.json is skipped.
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+usage 1 "$#" "SEED [CFG] [TRAINER]"
+XD_SOURCE="${XD_SOURCE:-imagenet}"
+cfg="${2:-vit_b16}"
+trainer="${3:-DPT}"
+fewshot_train "${trainer}" "${cfg}" "${XD_SOURCE}" "$1" "$(fewshot_dir "${trainer}" "${cfg}" "${XD_SOURCE}" "$1")"

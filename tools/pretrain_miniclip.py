@@ -1,0 +1,256 @@
+"""Pretrain MiniCLIP: a small CLIP (ViT + causal text transformer) on the mini world.
+
+Real CLIP learnt from web images of everything; MiniCLIP learns, contrastively,
+from the ``pretrain/`` images of every class of every mini dataset (disjoint
+from the few-shot/val/test images), captioned with varied templates. Its
+zero-shot skill is therefore real but imperfect, which leaves prompt learners
+room to improve on it. The architecture follows OpenAI's CLIP exactly (real
+BPE tokenizer, context length 77, attention heads from
+``clip.layers.attention_heads``), and the weights are saved as OpenAI's plain
+fp16 state dict, so ``clip.load("MiniCLIP")`` rebuilds it.
+
+Loss: symmetric InfoNCE with the classes present in a batch as the texts
+(one random template each); image->text picks the image's class, text->image
+spreads its target over the images of that class. ``logit_scale`` is learnt
+and clamped at 100.
+
+Usage:
+    python tools/pretrain_miniclip.py                  # ~minutes on 2 CPU cores
+    python tools/pretrain_miniclip.py --steps 3 --output /tmp/mini.pt   # smoke run
+"""
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.transforms import v2
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import clip  # noqa: E402
+from clip.layers import attention_heads  # noqa: E402
+from datasets.mini_world import DATASET_DIRS, default_root, extract_all, read_pretrain_list  # noqa: E402
+
+ARCHITECTURE = dict(
+    embed_dim=64,
+    image_resolution=32,
+    vision_layers=4,
+    vision_width=128,
+    vision_patch_size=8,
+    context_length=77,
+    vocab_size=49408,
+    transformer_width=96,
+    transformer_layers=3,
+)
+TEMPLATES = (
+    "a photo of a {}.",
+    "a picture of a {}.",
+    "a drawing of a {}.",
+    "a clip-art {}.",
+    "a black and white photo of the {}.",
+    "a low resolution photo of a {}.",
+    "a small image of a {}.",
+    "an icon of a {}.",
+    "a photo of the {}.",
+    "a cropped photo of a {}.",
+    "a sketch of the {}.",
+    "a simple illustration of a {}.",
+    "a grayscale picture of a {}.",
+    "this is a {}.",
+    "a {}.",
+)
+ZERO_SHOT_TEMPLATE = "a photo of a {}."
+DEFAULT_OUTPUT = REPO / "clip" / "pretrained" / "miniclip.pt"
+MAX_LOGIT_SCALE = math.log(100)
+NORMALIZE = v2.Normalize(clip.CLIP_MEAN, clip.CLIP_STD)
+
+
+def build_miniclip(seed):
+    """A randomly initialised MiniCLIP (fp32) whose architecture ``clip.build_model`` infers back."""
+    torch.manual_seed(seed)
+    width = ARCHITECTURE["transformer_width"]
+    return clip.CLIP(transformer_heads=attention_heads(width), **ARCHITECTURE)
+
+
+def load_pretraining_images(root):
+    """All pretraining images of every mini dataset: uint8 tensor, class ids, classnames, dataset ids."""
+    images, labels, sources, classnames = [], [], [], []
+    for source, dataset_dir in enumerate(DATASET_DIRS):
+        for path, _, classname in read_pretrain_list(Path(root) / dataset_dir):
+            if classname not in classnames:
+                classnames.append(classname)
+            with Image.open(path) as image:
+                images.append(np.asarray(image.convert("RGB")))
+            labels.append(classnames.index(classname))
+            sources.append(source)
+    if not images:
+        raise ValueError(f"no pretraining images under {root}; extract the mini world first")
+    pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return pixels, torch.tensor(labels), classnames, torch.tensor(sources)
+
+
+def augment(pixels, resolution, generator):
+    """Random resized crop + horizontal flip per image, then CLIP normalisation."""
+    crops = []
+    for image in pixels:
+        scale = 0.5 + 0.5 * torch.rand((), generator=generator).item()
+        log_ratio = (torch.rand((), generator=generator).item() - 0.5) * 2 * math.log(4 / 3)
+        ratio = math.exp(log_ratio)
+        size = image.shape[-1]
+        height = min(size, round(size * math.sqrt(scale / ratio)))
+        width = min(size, round(size * math.sqrt(scale * ratio)))
+        top = int(torch.randint(0, size - height + 1, (), generator=generator))
+        left = int(torch.randint(0, size - width + 1, (), generator=generator))
+        crop = v2.functional.resized_crop(image, top, left, height, width, [resolution, resolution], antialias=True)
+        if torch.rand((), generator=generator).item() < 0.5:
+            crop = crop.flip(-1)
+        crops.append(crop)
+    return NORMALIZE(torch.stack(crops).float() / 255)
+
+
+def contrastive_loss(model, images, labels, class_tokens, generator):
+    """Symmetric InfoNCE between images and one random-template caption per class in the batch."""
+    present, targets = torch.unique(labels, return_inverse=True)
+    choice = torch.randint(0, class_tokens.shape[1], (len(present),), generator=generator)
+    text = model.encode_text(class_tokens[present, choice])
+    image = model.encode_image(images)
+    image = image / image.norm(dim=-1, keepdim=True)
+    text = text / text.norm(dim=-1, keepdim=True)
+    logits = model.logit_scale.exp() * image @ text.t()
+    image_to_text = F.cross_entropy(logits, targets)
+    members = F.one_hot(targets, len(present)).t().float()
+    text_to_image = F.cross_entropy(logits.t(), members / members.sum(dim=1, keepdim=True))
+    return (image_to_text + text_to_image) / 2
+
+
+def learning_rate(step, steps, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def pretrain(root, steps, batch_size, lr, seed, log_every=50):
+    """Train MiniCLIP from scratch; returns the fp32 model in eval mode."""
+    pixels, labels, classnames, sources = load_pretraining_images(root)
+    class_tokens = torch.stack([clip.tokenize([t.format(name) for t in TEMPLATES]) for name in classnames])
+    weights = 1.0 / torch.bincount(sources).float()[sources]
+    model = build_miniclip(seed)
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 or "embedding" in n]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    generator = torch.Generator().manual_seed(seed)
+    resolution = ARCHITECTURE["image_resolution"]
+    print(f"pretraining on {len(pixels)} images of {len(classnames)} classes for {steps} steps", flush=True)
+    start = time.time()
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, steps, lr, warmup=max(1, steps // 20))
+        batch = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
+        loss = contrastive_loss(model, augment(pixels[batch], resolution, generator), labels[batch],
+                                class_tokens, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            print(f"step {step + 1}/{steps} loss {loss.item():.3f} "
+                  f"scale {model.logit_scale.exp().item():.1f} {time.time() - start:.0f}s", flush=True)
+    return model.eval()
+
+
+def save_openai_state_dict(model, path):
+    """OpenAI's plain state-dict format, every floating tensor in fp16; atomic write."""
+    state = {k: (v.half() if v.is_floating_point() else v).clone() for k, v in model.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    torch.save(state, partial)
+    partial.replace(path)
+
+
+@torch.no_grad()
+def zero_shot_accuracy(model, preprocess, dataset_folder, split="test", limit_per_class=None,
+                       template=ZERO_SHOT_TEMPLATE):
+    """Zero-shot accuracy on a split, base and new classes separately (each among its own classes).
+
+    Base classes are the first ceil(n/2) labels, as in the base-to-new protocol.
+    """
+    dataset_folder = Path(dataset_folder)
+    split_file = next(dataset_folder.glob("split_zhou_*.json"))
+    entries = json.loads(split_file.read_text())[split]
+    classnames = {label: name for _, label, name in entries}
+    labels = sorted(classnames)
+    half = math.ceil(len(labels) / 2)
+    results = {}
+    for part, subset in (("base", labels[:half]), ("new", labels[half:])):
+        texts = clip.tokenize([template.format(classnames[label]) for label in subset])
+        text = model.encode_text(texts)
+        text = text / text.norm(dim=-1, keepdim=True)
+        chosen, taken = [], {}
+        for path, label, _ in entries:
+            if label in subset and (limit_per_class is None or taken.get(label, 0) < limit_per_class):
+                taken[label] = taken.get(label, 0) + 1
+                chosen.append((path, subset.index(label)))
+        images = torch.stack([preprocess(Image.open(dataset_folder / "images" / p)) for p, _ in chosen])
+        image = model.encode_image(images.to(model.dtype))
+        image = image / image.norm(dim=-1, keepdim=True)
+        predictions = (image @ text.t().to(image.dtype)).argmax(dim=-1)
+        truth = torch.tensor([target for _, target in chosen])
+        results[part] = {"accuracy": (predictions == truth).float().mean().item(), "classes": len(subset),
+                         "images": len(chosen)}
+    return results
+
+
+def report_zero_shot(checkpoint, root):
+    model, preprocess = clip.load(str(checkpoint))
+    for dataset_dir in DATASET_DIRS:
+        results = zero_shot_accuracy(model, preprocess, Path(root) / dataset_dir)
+        text = ", ".join(
+            f"{part} {r['accuracy'] * 100:.1f}% ({r['classes']} classes, chance {100 / r['classes']:.1f}%)"
+            for part, r in results.items()
+        )
+        print(f"zero-shot {dataset_dir} test: {text}", flush=True)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=None,
+                        help="mini-world DATA root (default: shipped archives extracted to $MINI_WORLD_ROOT "
+                             "or ~/.cache/clip-prompt-toolkit/mini_world)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-eval", action="store_true", help="skip the zero-shot report on the test splits")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.batch_size < 2:
+        parser.error("--steps must be >= 1 and --batch-size >= 2")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    root = extract_all(args.root)
+    model = pretrain(root, args.steps, args.batch_size, args.lr, args.seed)
+    save_openai_state_dict(model, args.output)
+    print(f"saved {args.output} ({args.output.stat().st_size / 2**20:.1f} MiB)", flush=True)
+    if not args.no_eval:
+        report_zero_shot(args.output, root)
+
+
+if __name__ == "__main__":
+    main()

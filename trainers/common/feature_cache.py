@@ -1,0 +1,136 @@
+"""Frozen image features of evaluation splits, cached on disk and shared across runs.
+
+The frozen CLIP image tower's output for a test image depends only on the
+backbone checkpoint, the image, the test transform, the precision and the
+device type, not on the trainer or the seed. So a sweep (every method x every
+seed) encodes each evaluation image once: the first evaluation writes
+`<digest>.pt` (one plain tensor, read back with weights_only=True) and
+`<digest>.json` (the key in readable form) atomically, the next ones read the
+tensor instead of decoding and encoding the images.
+
+Config: TEST.FEATURE_CACHE (default True) and TEST.FEATURE_CACHE_DIR (default
+"": `$CLIP_PROMPT_TOOLKIT_CACHE/features`, else
+`~/.cache/clip_prompt_toolkit/features`). Delete the folder to start afresh
+(e.g. after replacing images in place: files are keyed by path, not content).
+"""
+import hashlib
+import json
+import os
+
+import torch
+from tqdm import tqdm
+
+import clip
+from dassl.config import register_cfg_extension
+from dassl.utils import console_stream
+from dassl.utils.atomic import atomic_write, atomic_write_text
+
+FORMAT_VERSION = 1
+CACHE_ENV = "CLIP_PROMPT_TOOLKIT_CACHE"
+_HASH_CHUNK = 1 << 22
+_fingerprints = {}
+
+
+@register_cfg_extension
+def add_feature_cache_cfg(cfg):
+    cfg.TEST.FEATURE_CACHE = True
+    cfg.TEST.FEATURE_CACHE_DIR = ""
+
+
+def feature_cache_dir(cfg):
+    """TEST.FEATURE_CACHE_DIR, else the shared default under $CLIP_PROMPT_TOOLKIT_CACHE or ~/.cache."""
+    if cfg.TEST.FEATURE_CACHE_DIR:
+        return os.path.expanduser(cfg.TEST.FEATURE_CACHE_DIR)
+    root = os.environ.get(CACHE_ENV) or os.path.join("~", ".cache", "clip_prompt_toolkit")
+    return os.path.join(os.path.expanduser(root), "features")
+
+
+def file_fingerprint(path):
+    """SHA-256 of a file's bytes, hashed once per process for each (path, mtime, size)."""
+    path = os.path.realpath(os.path.expanduser(str(path)))
+    stat = os.stat(path)
+    memo_key = (path, stat.st_mtime_ns, stat.st_size)
+    if memo_key not in _fingerprints:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
+                digest.update(chunk)
+        _fingerprints[memo_key] = digest.hexdigest()
+    return _fingerprints[memo_key]
+
+
+def backbone_fingerprint(cfg):
+    """Fingerprint of the checkpoint file CLIP was loaded from (MODEL.BACKBONE.PATH, else NAME)."""
+    backbone = cfg.MODEL.BACKBONE
+    return file_fingerprint(backbone.PATH or clip.loader.checkpoint_path(backbone.NAME))
+
+
+def precision_tag(precision):
+    """What decides the tower's numerics besides its weights: precision mode and device type."""
+    return f"{precision.mode}-{precision.device.type}"
+
+
+def split_key(cfg, split, data_loader, precision):
+    """Everything the cached features of one split depend on, as plain JSON values."""
+    data_source = data_loader.dataset.data_source
+    paths = hashlib.sha256("\n".join(item.impath for item in data_source).encode()).hexdigest()
+    return {
+        "format": FORMAT_VERSION,
+        "backbone": backbone_fingerprint(cfg),
+        "dataset": cfg.DATASET.NAME,
+        "split": split,
+        "subsample": cfg.DATASET.SUBSAMPLE_CLASSES,
+        "n_images": len(data_source),
+        "image_paths_sha256": paths,
+        "transform": repr(data_loader.dataset.transform),
+        "precision": precision_tag(precision),
+        "torch": torch.__version__,
+    }
+
+
+def key_digest(key):
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class FeatureCache:
+    """`<digest>.pt` + `<digest>.json` files in one folder."""
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def _path(self, key, suffix):
+        return os.path.join(self.directory, key_digest(key) + suffix)
+
+    def load(self, key):
+        """The cached tensor for `key`, or None (missing, or a partial/corrupt file)."""
+        path = self._path(key, ".pt")
+        if not os.path.isfile(path):
+            return None
+        try:
+            features = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            print(f"Ignoring unreadable feature cache file {path} ({type(error).__name__}); encoding again")
+            return None
+        return features if isinstance(features, torch.Tensor) and len(features) == key["n_images"] else None
+
+    def save(self, key, features):
+        atomic_write(self._path(key, ".pt"), lambda f: torch.save(features.detach().cpu().contiguous(), f))
+        atomic_write_text(self._path(key, ".json"), json.dumps(key, indent=1, sort_keys=True))
+        return self._path(key, ".pt")
+
+
+@torch.no_grad()
+def encode_frozen_images(clip_model, data_loader, precision, device):
+    """(N, embed_dim) frozen image-tower outputs (not normalised) in dataset order.
+
+    The same call a model's frozen pass makes: visual(images in CLIP's dtype)
+    under the precision's autocast, batch by batch as the loader gives them.
+    """
+    rows = {}
+    for batch in tqdm(data_loader, desc="encode images", file=console_stream(), disable=None, leave=False):
+        images = batch["img"].to(device).type(clip_model.dtype)
+        with precision.autocast():
+            features = clip_model.visual(images)
+        for index, row in zip(batch["index"].tolist(), features.cpu()):
+            rows[index] = row
+    return torch.stack([rows[i] for i in sorted(rows)])
