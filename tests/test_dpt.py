@@ -93,7 +93,7 @@ class TestParameters:
                 ("token_norms", ".weight"), ("token_norms", ".bias"), ("key_tokens", ""),
             ]
         }
-        names = {f"{'class_aware' if n == 'class_aware_prompts' else n}.{p}" for n, part in parts.items() for p, _ in part.named_parameters()}
+        names = {name for name, p in model.named_parameters() if not name.startswith("clip_model.")}
         assert names == expected
         assert model.visual_prompts.prompts.shape == (9, 3, VISION_WIDTH)
         assert model.class_aware.classifiers[0].weight.shape == (len(CLASSNAMES), VISION_WIDTH)
@@ -178,9 +178,11 @@ class TestImagePass:
             else:
                 q = generator.meta_nets[0](text[top_k])
                 kv = torch.cat([x, generator.key_tokens[0].expand(3, -1, -1)], dim=1)
-                scores = (q @ generator.query_projs[0].weight.t()) @ (kv @ generator.key_projs[0].weight.t()).transpose(1, 2)
-                attended = (scores / math.sqrt(32)).softmax(dim=-1) @ kv @ generator.out_projs[0].weight.t()
-                extra = F.layer_norm(attended + q, (VISION_WIDTH,), generator.token_norms[0].weight, generator.token_norms[0].bias)
+                queries, keys = q @ generator.query_projs[0].weight.t(), kv @ generator.key_projs[0].weight.t()
+                attention = (queries @ keys.transpose(1, 2) / math.sqrt(32)).softmax(dim=-1)
+                attended = attention @ kv @ generator.out_projs[0].weight.t()
+                norm = generator.token_norms[0]
+                extra = F.layer_norm(attended + q, (VISION_WIDTH,), norm.weight, norm.bias)
             x = block(torch.cat([x, extra], dim=1))[:, : x.shape[1]]
         image_features = normalize(visual.ln_post(x[:, 0]) @ visual.proj)
         expected = 100 * image_features @ normalize(text).t()

@@ -1,5 +1,6 @@
 """DPT, VLP and VPT through train.py: base-class training (guidance phase, then plain
-CE) and new-class evaluation of the saved checkpoints, on a tiny 12-block CLIP (CPU)."""
+CE) and new-class evaluation of the saved checkpoints, on a tiny 12-block CLIP, in
+fp32, amp and the reference's fp16 (all on CPU)."""
 import json
 import math
 import sys

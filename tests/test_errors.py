@@ -293,7 +293,8 @@ def test_checkpoint_of_another_trainer(clip_assets, toy_run, coop_base_run, tmp_
 
 def test_checkpoint_of_another_class_count(clip_assets, coop_base_run, tmp_path):
     with pytest.raises(CheckpointMismatchError) as error:
-        run_coop(clip_assets, tmp_path / "out", "all", model_dir=coop_base_run, load_epoch=1)
+        run_coop(clip_assets, tmp_path / "out", "new", ["DATASET.SUBSAMPLE_CLASSES", "all"], model_dir=coop_base_run,
+                 load_epoch=1)
     assert str(error.value) == (
         f"{coop_base_run / 'prompt_learner' / 'model.pth.tar-1'}: key 'ctx' has shape (3, 2, 64) but this model "
         "expects (6, 2, 64); class-specific context (CSC True) is tied to the class list it was trained on; "
@@ -331,8 +332,8 @@ def test_truncated_checkpoint(files, toy_run, tmp_path):
     checkpoint.write_bytes((toy_out / "classifier" / "model.pth.tar-1").read_bytes())
     truncate(checkpoint)
     with pytest.raises(UnreadableCheckpointError, match=(
-        rf"^{checkpoint} is truncated or corrupt \(.*\); delete it and train again "
-        r"\(a resumed run restarts from the checkpoint its pointer file names\)$"
+        rf"^{checkpoint} is truncated or corrupt \(.*\); replace it with an intact copy, or "
+        "delete the run folder and train again$"
     )):
         run_toy(files, root, tmp_path / "eval", "--eval-only", "--model-dir", str(broken), "--load-epoch", "1")
 

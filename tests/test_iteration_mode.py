@@ -1,18 +1,16 @@
 """The engine's iteration mode (OPTIM.MAX_ITER > 0) on the toy dataset and toy trainer, through train.main."""
 import math
 import re
-import sys
 
 import pytest
 import torch
 
-import train
 from dassl.config import get_cfg_default
 from dassl.optim import build_optimizer
 from dassl.utils import is_run_done
 from tests.helpers.toy_dataset import ToyTrainer
+from tests.test_train_end_to_end import DATASET_YAML, no_tensorboard, run  # noqa: F401  (autouse fixture)
 
-DATASET_YAML = "DATASET:\n  NAME: ToyDataset\n"
 TRAINER_YAML = """
 INPUT:
   SIZE: (8, 8)
@@ -43,20 +41,6 @@ def toy(tmp_path_factory):
     (base / "toy.yaml").write_text(DATASET_YAML)
     (base / "trainer.yaml").write_text(TRAINER_YAML)
     return base
-
-
-@pytest.fixture(autouse=True)
-def no_tensorboard(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
-
-
-def run(toy, out, *opts):
-    argv = [
-        "--root", str(toy / "data"), "--output-dir", str(out), "--seed", "0", "--trainer", "ToyTrainer",
-        "--dataset-config-file", str(toy / "toy.yaml"), "--config-file", str(toy / "trainer.yaml"),
-        "--import", "tests.helpers.toy_dataset", *opts,
-    ]
-    return train.main(argv, plugin_folders=())
 
 
 def spec_lr(k, base_lr, max_iter, warmup_iter):

@@ -30,7 +30,6 @@ import gzip
 import hashlib
 import io
 import json
-import lzma
 import math
 import random
 import re
@@ -501,7 +500,7 @@ def pack(folder, archive):
     archive.parent.mkdir(parents=True, exist_ok=True)
     paths = [folder] + sorted(folder.rglob("*"))
     partial = archive.with_name(archive.name + ".part")
-    with tarfile.open(partial, "w:xz", preset=9 | lzma.PRESET_EXTREME, format=tarfile.GNU_FORMAT) as tar:
+    with tarfile.open(partial, "w:xz", preset=6, format=tarfile.GNU_FORMAT) as tar:
         for path in paths:
             info = tar.gettarinfo(str(path), arcname=path.relative_to(folder.parent).as_posix())
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""

@@ -116,11 +116,37 @@ def augment(pixels, resolution, generator):
     return NORMALIZE(torch.stack(crops).float() / 255)
 
 
-def contrastive_loss(model, images, labels, class_tokens, generator):
+class UsedTokenRows(torch.nn.Module):
+    """Trainable copies of the token-embedding rows the captions use.
+
+    The other ~49k rows of the 49408-token table never get a gradient, so
+    updating the full table every step would only burn CPU; the trained rows
+    are written back into ``token_embedding`` before saving.
+    """
+
+    def __init__(self, model, token_ids):
+        super().__init__()
+        self.used = torch.unique(token_ids)
+        self.rows = torch.nn.Parameter(model.token_embedding.weight.detach()[self.used].clone())
+        remap = torch.full((model.vocab_size,), -1, dtype=torch.long)
+        remap[self.used] = torch.arange(len(self.used))
+        self.register_buffer("remap", remap)
+        model.token_embedding.weight.requires_grad_(False)
+
+    def encode_text(self, model, token_ids):
+        return model.encode_text_from_embeddings(self.rows[self.remap[token_ids]], token_ids.argmax(dim=-1))
+
+    @torch.no_grad()
+    def write_back(self, model):
+        model.token_embedding.weight[self.used] = self.rows
+        model.token_embedding.weight.requires_grad_(True)
+
+
+def contrastive_loss(model, text_rows, images, labels, class_tokens, generator):
     """Symmetric InfoNCE between images and one random-template caption per class in the batch."""
     present, targets = torch.unique(labels, return_inverse=True)
     choice = torch.randint(0, class_tokens.shape[1], (len(present),), generator=generator)
-    text = model.encode_text(class_tokens[present, choice])
+    text = text_rows.encode_text(model, class_tokens[present, choice])
     image = model.encode_image(images)
     image = image / image.norm(dim=-1, keepdim=True)
     text = text / text.norm(dim=-1, keepdim=True)
@@ -144,8 +170,10 @@ def pretrain(root, steps, batch_size, lr, seed, log_every=50):
     weights = 1.0 / torch.bincount(sources).float()[sources]
     model = build_miniclip(seed)
     model.train()
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 or "embedding" in n]
+    text_rows = UsedTokenRows(model, class_tokens)
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad] + [("rows", text_rows.rows)]
+    decay = [p for n, p in trained if p.dim() >= 2 and "embedding" not in n and n != "rows"]
+    no_decay = [p for n, p in trained if p.dim() < 2 or "embedding" in n or n == "rows"]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                                   lr=lr, betas=(0.9, 0.98), eps=1e-6)
     generator = torch.Generator().manual_seed(seed)
@@ -156,7 +184,7 @@ def pretrain(root, steps, batch_size, lr, seed, log_every=50):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, steps, lr, warmup=max(1, steps // 20))
         batch = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
-        loss = contrastive_loss(model, augment(pixels[batch], resolution, generator), labels[batch],
+        loss = contrastive_loss(model, text_rows, augment(pixels[batch], resolution, generator), labels[batch],
                                 class_tokens, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -166,6 +194,7 @@ def pretrain(root, steps, batch_size, lr, seed, log_every=50):
         if (step + 1) % log_every == 0 or step + 1 == steps:
             print(f"step {step + 1}/{steps} loss {loss.item():.3f} "
                   f"scale {model.logit_scale.exp().item():.1f} {time.time() - start:.0f}s", flush=True)
+    text_rows.write_back(model)
     return model.eval()
 
 
@@ -229,7 +258,7 @@ def parse_args(argv=None):
                         help="mini-world DATA root (default: shipped archives extracted to $MINI_WORLD_ROOT "
                              "or ~/.cache/clip-prompt-toolkit/mini_world)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)

@@ -223,14 +223,15 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
         """(T, T_n): learned text features of every class, unnormalised and normalised."""
         if self._fixed_text is None:
             return self._encode_class_text()
-        if not self._fixed_text:
-            self._fixed_text.extend(self._encode_class_text())
-        return tuple(self._fixed_text)
+        device = self.prompt_learner.ctx.device
+        if device not in self._fixed_text:
+            self._fixed_text[device] = self._encode_class_text()
+        return self._fixed_text[device]
 
     @contextlib.contextmanager
     def text_features_fixed(self):
-        """Inside, T and T_n are encoded once and reused (an evaluation: they do not depend on the image)."""
-        self._fixed_text = []
+        """Inside, T and T_n are encoded once (per device) and reused: an evaluation, where they do not depend on the image."""
+        self._fixed_text = {}
         try:
             yield
         finally:
@@ -273,10 +274,10 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
             return logits
         loss_terms = dict(plugin_terms)
         if guidance:
-            loss_terms["guidance_image"] = F.cross_entropy(self.logits(zero_shot_image, text_normalized).float(), labels)
-            loss_terms["guidance_text"] = F.cross_entropy(
-                self.logits(image_features, self.zero_shot_text()).float(), labels
-            )
+            image_guided = self.logits(zero_shot_image, text_normalized)
+            text_guided = self.logits(image_features, self.zero_shot_text())
+            loss_terms["guidance_image"] = F.cross_entropy(image_guided.float(), labels)
+            loss_terms["guidance_text"] = F.cross_entropy(text_guided.float(), labels)
         aux = auxiliary_loss(aux_logits, top_k, labels) if self.class_aware is not None else None
         if aux is not None:
             loss_terms["aux"] = self.aux_weight * aux
@@ -339,6 +340,11 @@ class VLP(VisualPromptTrainer):
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         check_class_token_position(cfg.TRAINER.COOP.CLASS_TOKEN_POSITION, "TRAINER.COOP.CLASS_TOKEN_POSITION")
+        if cfg.OPTIM.MAX_ITER > 0:
+            raise ValueError(
+                f"{type(self).__name__}'s guidance phase (PRETRAIN.C) and schedules count epochs; "
+                f"set OPTIM.MAX_ITER 0 and use OPTIM.MAX_EPOCH (got MAX_ITER {cfg.OPTIM.MAX_ITER})"
+            )
 
     def visual_prompt_blocks(self, cfg, n_blocks):
         return n_blocks

@@ -428,7 +428,7 @@ class TGPT(PromptCLIPTrainer):
         self._backward_and_step(loss)
         summary = {"loss": loss.item(), "acc": compute_accuracy(logits, label)[0].item()}
         summary.update({f"loss_{name}": term.item() for name, term in loss_terms.items()})
-        if self.cfg.OPTIM.MAX_ITER <= 0 and (self.batch_idx + 1) == self.num_batches:
+        if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return summary
 

@@ -17,6 +17,7 @@ class IterationLoop:
     def train_by_iterations(self):
         self.max_epoch = self.max_iter = self.cfg.OPTIM.MAX_ITER
         self.num_batches = self.max_iter
+        self.lr_stepped_per_iteration = True
         self.before_train()
         self.iteration = self.start_epoch
         losses, batch_time, data_time = MetricMeter(), AverageMeter(), AverageMeter()
@@ -27,7 +28,7 @@ class IterationLoop:
             batch = next(batches)
             data_time.update(time.time() - end)
             self.epoch = self.batch_idx = self.iteration
-            self.update_lr()
+            self.step_schedulers()
             losses.update(self.forward_backward(batch))
             batch_time.update(time.time() - end)
             self.iteration += 1

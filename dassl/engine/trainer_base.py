@@ -129,7 +129,17 @@ class TrainerBase:
             self._models[name].train(mode == "train")
 
     def update_lr(self, names=None):
-        """Step every registered scheduler (once per epoch)."""
+        """Step every registered scheduler (once per epoch).
+
+        In iteration mode the loop itself steps the schedulers before every
+        optimizer step, so the per-epoch call trainers make at their last
+        batch is a no-op there.
+        """
+        if getattr(self, "lr_stepped_per_iteration", False):
+            return
+        self.step_schedulers(names)
+
+    def step_schedulers(self, names=None):
         for name in self.get_model_names(names):
             if self._scheds[name] is not None:
                 self._scheds[name].step()

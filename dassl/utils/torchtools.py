@@ -79,10 +79,10 @@ def load_checkpoint(fpath):
             "scheduler) or is not a PyTorch checkpoint, and cannot be loaded safely with weights_only=True. "
             f"Re-save its tensors (state_dict) in a plain dict. Original error: {exc}"
         ) from exc
-    except RuntimeError as exc:
+    except (RuntimeError, EOFError, OSError) as exc:
         raise UnreadableCheckpointError(
-            f"{fpath} is truncated or corrupt ({exc}); delete it and train again "
-            "(a resumed run restarts from the checkpoint its pointer file names)"
+            f"{fpath} is truncated or corrupt ({type(exc).__name__}: {exc}); replace it with an intact copy, or "
+            "delete the run folder and train again"
         ) from exc
 
 

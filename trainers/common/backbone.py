@@ -1,8 +1,14 @@
 """Loading the frozen CLIP backbone once per run, in the run's precision."""
 import clip
 
-from dassl.config import ConfigError
+from dassl.config import ConfigError, register_cfg_extension
 from dassl.utils.errors import BackboneLoadError
+
+
+@register_cfg_extension
+def add_text_checkpointing_cfg(cfg):
+    """TRAIN.TEXT_CHECKPOINTING: recompute the text tower's activations in backward (memory for many classes)."""
+    cfg.TRAIN.TEXT_CHECKPOINTING = False
 
 
 def load_frozen_clip(cfg, precision):
@@ -21,4 +27,5 @@ def load_frozen_clip(cfg, precision):
         )
     precision.prepare_clip(clip_model)
     clip_model.requires_grad_(False)
+    clip_model.transformer.gradient_checkpointing = cfg.TRAIN.TEXT_CHECKPOINTING
     return clip_model.eval()

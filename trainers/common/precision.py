@@ -6,6 +6,9 @@
 - amp: fp32 parameters plus autocast. On CUDA autocast uses fp16 with a
   GradScaler; on CPU it uses bf16 (CPU autocast has no fp16 matmuls) and no
   scaler (bf16 has fp32's exponent range, so nothing underflows).
+- bf16: fp32 parameters plus bf16 autocast on every device, no scaler. Off by
+  default; a little faster and leaner than amp on GPUs with bf16 tensor cores,
+  with slightly different numbers.
 """
 import contextlib
 import math
@@ -14,7 +17,7 @@ import torch
 
 from dassl.config import ConfigError
 
-PRECISIONS = ("fp16", "fp32", "amp")
+PRECISIONS = ("fp16", "fp32", "amp", "bf16")
 
 
 def check_precision(prec, cfg_key):
@@ -39,13 +42,15 @@ class Precision:
         return self.mode == "amp"
 
     def prepare_clip(self, clip_model):
-        """Cast CLIP to fp32 for fp32/amp; fp16 keeps the checkpoint's fp16 weights."""
-        if self.mode in ("fp32", "amp"):
+        """Cast CLIP to fp32 for fp32/amp/bf16; fp16 keeps the checkpoint's fp16 weights."""
+        if self.mode in ("fp32", "amp", "bf16"):
             clip_model.float()
         return clip_model
 
     def autocast(self):
-        """Autocast context for amp forward passes; a no-op otherwise."""
+        """Autocast context for amp and bf16 forward passes; a no-op otherwise."""
+        if self.mode == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         if not self.is_amp:
             return contextlib.nullcontext()
         dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
