@@ -225,7 +225,7 @@ def colour_name(r, g, b):
 
 
 def shape_phrase(mask):
-    """Aspect of the object's bounding box and how much of the frame it covers."""
+    """Aspect and size of the object's bounding box and how much of the frame it covers."""
     rows, cols = np.nonzero(mask)
     height = rows.max() - rows.min() + 1
     width = cols.max() - cols.min() + 1
@@ -237,7 +237,7 @@ def shape_phrase(mask):
         else "that covers part of the frame" if coverage > 0.2
         else "that covers a small part of the frame"
     )
-    return f"{aspect} {extent}"
+    return f"{aspect} of {width}x{height} pixels {extent}"
 
 
 def describe_clipart(rgb, title, stem):

@@ -8,8 +8,12 @@ each registered with its own optimizer) and `build_optimizer_and_scheduler`
 (per-part optimizer settings). The base class handles precision, freezing,
 optimizers, the optional text-feature plug-in, the training step (CE plus
 the model's extra loss terms, non-finite check, per-epoch LR step at the last
-batch) and loading prompt weights trained on other classes.
+batch) and loading prompt weights trained on other classes. Mixins add the
+frozen image-feature cache at evaluation (frozen_eval), training on cached
+augmented views (cached_views, TRAIN.CACHED_VIEWS) and DDP under torchrun.
 """
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,13 +24,14 @@ from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 
 from .backbone import load_frozen_clip
+from .cached_views import CachedViewTraining
 from .checkpoint import checkpoint_file, load_module_checkpoint
 from .frozen_eval import FrozenFeatureEvaluation, ServedImageFeatures
 from .precision import Precision, check_precision, ensure_finite_loss
 from .text_plugins import build_text_plugin
 
 
-class PromptCLIPTrainer(FrozenFeatureEvaluation, TrainerX):
+class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
     cfg_node = "COOP"
     model_name = "prompt_learner"
     ignored_checkpoint_prefixes = ()
@@ -118,8 +123,8 @@ class PromptCLIPTrainer(FrozenFeatureEvaluation, TrainerX):
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)
-        with self.precision.autocast():
-            logits, loss_terms = self.model(image, label)
+        with self.precision.autocast(), self.image_input(image) as (model, image):
+            logits, loss_terms = model(image, label)
             loss = self.compute_loss(logits, label, loss_terms)
         ensure_finite_loss(
             loss, self.epoch, self.max_epoch, self.batch_idx, self.num_batches,
@@ -141,13 +146,23 @@ class PromptCLIPTrainer(FrozenFeatureEvaluation, TrainerX):
             self.scaler.step(self._optims[name])
         self.scaler.update()
 
+    @contextlib.contextmanager
+    def image_input(self, image):
+        """(model, image argument) for a batch; served frozen features are set on the bare model meanwhile.
+
+        Served batches skip DataParallel (its replicas would not split the
+        features) but keep DistributedDataParallel (one model per process).
+        """
+        if not isinstance(image, ServedImageFeatures):
+            yield self.model, image
+            return
+        model = self.model if is_distributed() else self.custom_clip
+        with self.custom_clip.serving_frozen_image_features(image.features):
+            yield model, image.images
+
     def model_inference(self, input):
-        """Logits; a batch of served frozen features runs on the bare model (one device)."""
-        with self.precision.autocast():
-            if isinstance(input, ServedImageFeatures):
-                with self.custom_clip.serving_frozen_image_features(input.features):
-                    return self.custom_clip(input.images).float()
-            return self.model(input).float()
+        with self.precision.autocast(), self.image_input(input) as (model, image):
+            return model(image).float()
 
     def load_model(self, directory, epoch=None):
         """Load every registered module; class-dependent buffers are rebuilt, not loaded."""
