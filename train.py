@@ -25,6 +25,7 @@ from dassl.config import (  # noqa: E402
 )
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
+from dassl.engine.distributed import RankOutput, init_distributed_from_env, is_main_process  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger, write_done_marker  # noqa: E402
 from dassl.utils.errors import InputError  # noqa: E402
 from dassl.utils.plugins import import_folder_modules, import_module_or_file  # noqa: E402
@@ -150,7 +151,8 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
     import_plugins(plugin_folders, args.imports)
     cfg = setup_cfg(args)
     validate(cfg, args)
-    run_logger = setup_logger(cfg.OUTPUT_DIR)
+    init_distributed_from_env()
+    run_logger = setup_logger(cfg.OUTPUT_DIR) if is_main_process() else RankOutput()
     try:
         if cfg.SEED >= 0:
             print(f"Setting fixed seed: {cfg.SEED}")
@@ -168,7 +170,8 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
             results = trainer.train()
         else:
             return None
-        write_done_marker(cfg.OUTPUT_DIR, results)
+        if is_main_process():
+            write_done_marker(cfg.OUTPUT_DIR, results)
         return results
     except BaseException:
         run_logger.file.write(traceback.format_exc())

@@ -38,7 +38,7 @@ def test_per_class_result_and_confusion_matrix(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "* class: 0 (cat)\ttotal: 2\tcorrect: 1\tacc: 50.00%" in out and "* average: 75.00%" in out
     assert results["perclass_accuracy"] == 75.0
-    assert torch.equal(torch.load(tmp_path / "cmat.pt"), torch.tensor([[0.5, 0.5], [0.0, 1.0]], dtype=torch.float64))
+    assert torch.equal(torch.load(tmp_path / "cmat.pt", weights_only=True), torch.tensor([[0.5, 0.5], [0.0, 1.0]], dtype=torch.float64))
 
 
 def test_compute_accuracy_top_k_and_tuple_outputs():

@@ -17,12 +17,15 @@ running the same command again. A failing run is reported with its log and the
 sweep goes on; the exit status is 1 when any run failed, 2 on bad arguments.
 """
 import argparse
+import contextlib
 import difflib
 import os
 import queue
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +35,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
 PHASES = ("train_base", "test_new")
 SCRIPT_OF_PHASE = {"train_base": "base2new_train.sh", "test_new": "base2new_test.sh"}
 
@@ -99,6 +103,7 @@ class Plan:
     scripts_dir: Path
     slots: list
     opts: list
+    python: dict = None
 
     def run_dir(self, row, dataset, seed, phase):
         return self.output / "base2new" / phase / dataset / f"shots_{self.shots}" / row.name / row.config / f"seed{seed}"
@@ -184,6 +189,7 @@ def run_environment(plan, run, slot):
     )
     if slot is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot
+    env.update(plan.python or {})
     return env
 
 
@@ -289,7 +295,6 @@ def print_summary(outcomes):
 
 def report(plan, out_prefix=None, plot_path=None):
     """The Base/New/H tables of exactly this sweep's runs."""
-    sys.path.insert(0, str(REPO_ROOT))
     from parse_test_res import ParseError, report_base2new
 
     pairs = {(row.name, row.config) for row in plan.rows}
@@ -302,6 +307,23 @@ def report(plan, out_prefix=None, plot_path=None):
     except ParseError as error:
         print(f"error: no table: {error}", file=sys.stderr)
         return None
+
+
+@contextlib.contextmanager
+def warm_python(enabled):
+    """With --warm: the environment that makes the scripts' `$PYTHON` a warm-start client."""
+    if not enabled:
+        yield {}
+        return
+    from tools.warm_start import SOCKET_ENV, WarmServer, write_client_launcher
+
+    folder = tempfile.mkdtemp(prefix="sweep_warm_")
+    server = WarmServer(os.path.join(folder, "socket")).start()
+    try:
+        yield {"PYTHON": write_client_launcher(folder), SOCKET_ENV: server.socket_path}
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -322,6 +344,9 @@ def build_parser():
     parser.add_argument("--scripts-dir", default=str(REPO_ROOT / "scripts"), help="folder of the per-method scripts")
     parser.add_argument("--out-prefix", help="tables as OUT_PREFIX.md/.csv (default OUTPUT/base2new_results)")
     parser.add_argument("--plot", metavar="PATH.png", help="also save Base/New/H bars per trainer")
+    parser.add_argument("--warm", action="store_true",
+                        help="start runs from one warm process (saves the import time of every run; "
+                             "each run is still its own forked process)")
     return parser
 
 
@@ -353,7 +378,9 @@ def main(argv=None):
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    outcomes = run_jobs(plan)
+    with warm_python(args.warm) as python_env:
+        plan.python = python_env
+        outcomes = run_jobs(plan)
     print_summary(outcomes)
     report(plan, args.out_prefix, args.plot)
     return 1 if any(o.status == "failed" for o in outcomes) else 0

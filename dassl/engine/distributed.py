@@ -10,6 +10,7 @@ Conventions:
 Without WORLD_SIZE > 1 in the environment nothing here changes anything.
 """
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -168,3 +169,16 @@ def wrap_for_training(model, device):
         return model
     device_ids = [torch.cuda.current_device()] if device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
+
+
+class RankOutput:
+    """Stands in for the run logger on ranks > 0: their stdout is dropped, their tracebacks go to stderr."""
+
+    def __init__(self):
+        self.stdout = sys.stdout
+        sys.stdout = open(os.devnull, "w")
+        self.file = sys.stderr
+
+    def close(self):
+        sys.stdout.close()
+        sys.stdout = self.stdout

@@ -183,8 +183,8 @@ class TrainerBase:
         self.model_update(names)
 
     def init_writer(self, log_dir):
-        """Start a tensorboard writer if tensorboard is installed (it is optional)."""
-        if self._writer is not None:
+        """Start a tensorboard writer if tensorboard is installed (it is optional); rank 0 only under torchrun."""
+        if self._writer is not None or not is_main_process():
             return
         try:
             from torch.utils.tensorboard import SummaryWriter

@@ -111,9 +111,6 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
     def _register_trainable(self, name, module):
         self.register_model(name, module, *self.build_optimizer_and_scheduler(name, module))
 
-    def parse_batch_train(self, batch):
-        return batch["img"].to(self.device), batch["label"].to(self.device)
-
     def compute_loss(self, logits, labels, loss_terms):
         """Cross-entropy (in fp32) plus the model's weighted extra terms."""
         loss = F.cross_entropy(logits.float(), labels)
