@@ -335,13 +335,19 @@ def build_table(trainer, config, shots, runs, ci95=False, keyword="accuracy"):
     return table
 
 
+def config_family(config, dataset):
+    """Per-dataset configs (TGP-T's `vit_b16_<dataset>`) form one table: `vit_b16_{dataset}`."""
+    suffix = f"_{dataset}"
+    return config[: -len(suffix)] + "_{dataset}" if config.endswith(suffix) else config
+
+
 def build_tables(output_root, keyword="accuracy", ci95=False, select=None):
     """One table per (trainer, config, shots) found under OUTPUT_ROOT; `select`
     (trainer, config, shots, dataset, seed) -> bool keeps a subset of the runs."""
     groups = {}
     for run in collect_runs(output_root, keyword):
         if select is None or select(run.trainer, run.config, run.shots, run.dataset, run.seed):
-            groups.setdefault((run.trainer, run.config, run.shots), []).append(run)
+            groups.setdefault((run.trainer, config_family(run.config, run.dataset), run.shots), []).append(run)
     return [build_table(*key, runs, ci95, keyword) for key, runs in sorted(groups.items())]
 
 

@@ -35,7 +35,8 @@ def test_two_process_run_equals_one_process_with_the_same_global_batch(tmp_path)
     clip_path = write_tiny_clip_checkpoint(tmp_path / "tiny.pt")
     single_dir, ddp_dir = tmp_path / "single", tmp_path / "ddp"
     single = train.main(base2new_argv("CoOp", "CoOp/vit_b16_ep50", root, clip_path, single_dir, "base", DETERMINISTIC_RUN))
-    argv = base2new_argv("CoOp", "CoOp/vit_b16_ep50", root, clip_path, ddp_dir, "base", DETERMINISTIC_RUN)
+    own_cache = ["TEST.FEATURE_CACHE_DIR", str(tmp_path / "ddp_cache")]
+    argv = base2new_argv("CoOp", "CoOp/vit_b16_ep50", root, clip_path, ddp_dir, "base", DETERMINISTIC_RUN + own_cache)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py", *argv]
     completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -45,7 +46,8 @@ def test_two_process_run_equals_one_process_with_the_same_global_batch(tmp_path)
     done = json.loads((ddp_dir / "done.json").read_text())
     assert done["results"] == pytest.approx(dict(single))
     log = (ddp_dir / "log.txt").read_text()
-    assert log.count("Finish training") == 1 and log.count("* total: 9") == 1
+    assert log.count("Finish training") == 1 and log.count("* total: 6") == 1
+    assert len(list((tmp_path / "ddp_cache").glob("*.pt"))) == 1
 
 
 def test_global_batch_must_split_evenly_and_single_process_helpers_are_identities():

@@ -158,3 +158,22 @@ def test_plugin_rows_need_scripts_that_honour_trainer_dir(world, capsys):
         path.write_text(path.read_text().replace("$TRAINER_DIR", "KgCoOp"))
     assert run_sweep(world, "--trainers", "KgCoOp+TextRefiner", "--datasets", "dsa") == 2
     assert "need scripts that name the <Trainer> folder after $TRAINER_DIR" in capsys.readouterr().err
+
+
+def test_per_dataset_configs_form_one_table_and_shared_scripts_get_the_trainer(world, capsys):
+    scripts = write_fake_scripts(world["root"], ["tgpt", "dpt"], DATASETS)
+    args = ["--root", str(world["root"] / "data"), "--output", str(world["out"]), "--scripts-dir", scripts]
+    code = sweep.main(args + ["--trainers", "TGPT", "--datasets", *DATASETS, "--seeds", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    run_dirs = {d for _, d, _, _ in read_ledger(world["ledger"])}
+    assert any(d.endswith(os.path.join("TGPT", "vit_b16_dsbb", "seed1")) for d in run_dirs)
+    # One TGPT table over both datasets: dsbb Base = 60 + 1 + 4 = 65, New = 42 -> H = 2*65*42/107 = 51.03
+    assert table_row(out, "TGPT / vit_b16_{dataset}", "dsbb")[1:4] == ["65.00 ± 0.00", "42.00 ± 0.00", "51.03"]
+    assert table_row(out, "TGPT / vit_b16_{dataset}", "dsa")[1] == "64.00 ± 0.00"
+
+    calls = []
+    plan = sweep.plan_from_args(sweep.build_parser().parse_args(args + ["--trainers", "VLP", "--datasets", "dsa",
+                                                                          "--seeds", "1"]))
+    sweep.run_jobs(plan, runner=lambda argv, env, console: calls.append(argv) or 1)
+    assert calls[0][-3:] == ["1", "vit_b16", "VLP"] and calls[0][1].endswith(os.path.join("dpt", "base2new_train.sh"))

@@ -295,7 +295,7 @@ def write_idx(path, array):
     """Inverse of ``read_idx`` (used to turn shipped images back into a source)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    with gzip.open(path, "wb", mtime=0) as handle:
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
         handle.write(header + array.tobytes())
 
 

@@ -43,12 +43,16 @@ SCRIPT_OF_PHASE = {"train_base": "base2new_train.sh", "test_new": "base2new_test
 @dataclass(frozen=True)
 class Method:
     """A sweep row kind: the scripts folder that runs it, the trainer those
-    scripts launch, its default config and the opts that make the row (plug-ins)."""
+    scripts launch, its default config (`{dataset}` stands for the dataset
+    stem, for methods with one config per dataset), the opts that make the row
+    (plug-ins) and extra script arguments after CFG (e.g. the trainer name for
+    scripts shared by several trainers)."""
 
     scripts: str
     trainer: str
     config: str
     opts: tuple = ()
+    script_args: tuple = ()
 
 
 TEXTREFINER_ON = ("TRAINER.TEXTREFINER.ENABLED", "True")
@@ -59,8 +63,16 @@ METHODS = {
     "CoOp": Method("coop", "CoOp", "vit_b16_ctxv1"),
     "CoCoOp": Method("cocoop", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1"),
     "KgCoOp": Method("kgcoop", "KgCoOp", "vit_b16_ep100_ctxv1"),
+    "DPT": Method("dpt", "DPT", "vit_b16", script_args=("DPT",)),
+    "VLP": Method("dpt", "VLP", "vit_b16", script_args=("VLP",)),
+    "VPT": Method("dpt", "VPT", "vit_b16", script_args=("VPT",)),
+    "TGPT": Method("tgpt", "TGPT", "vit_b16_{dataset}"),
+    "TextRefiner": Method("textrefiner", "TextRefiner", "vit_b16_ep10_ctxv1"),
+    "CoOp+TextRefiner": Method("coop", "CoOp", "vit_b16_ctxv1", TEXTREFINER_ON),
     "CoCoOp+TextRefiner": Method("cocoop", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1", TEXTREFINER_ON),
     "KgCoOp+TextRefiner": Method("kgcoop", "KgCoOp", "vit_b16_ep100_ctxv1", TEXTREFINER_ON),
+    "DPT+TextRefiner": Method("dpt", "DPT", "vit_b16", TEXTREFINER_ON, ("DPT",)),
+    "VLP+TextRefiner": Method("dpt", "VLP", "vit_b16", TEXTREFINER_ON, ("VLP",)),
 }
 
 
@@ -78,6 +90,9 @@ class Row:
     def is_plugin(self):
         return self.name != self.method.trainer
 
+    def config_for(self, dataset):
+        return self.config.format(dataset=dataset)
+
 
 @dataclass(frozen=True)
 class Run:
@@ -89,7 +104,7 @@ class Run:
 
     @property
     def label(self):
-        return f"{self.row.name}/{self.row.config} {self.dataset} seed{self.seed} {self.phase}"
+        return f"{self.row.name}/{self.row.config_for(self.dataset)} {self.dataset} seed{self.seed} {self.phase}"
 
 
 @dataclass
@@ -106,7 +121,8 @@ class Plan:
     python: dict = None
 
     def run_dir(self, row, dataset, seed, phase):
-        return self.output / "base2new" / phase / dataset / f"shots_{self.shots}" / row.name / row.config / f"seed{seed}"
+        return (self.output / "base2new" / phase / dataset / f"shots_{self.shots}" / row.name
+                / row.config_for(dataset) / f"seed{seed}")
 
     def jobs(self):
         """One job per (row, dataset, seed): its train_base run, then its test_new run."""
@@ -226,7 +242,8 @@ def execute_run(plan, run, slot, runner):
     if is_done(run.run_dir):
         return Outcome(run, "skipped")
     console = run.run_dir / "sweep_console.txt"
-    argv = ["bash", str(plan.script(run.row, run.phase)), run.dataset, str(run.seed), run.row.config]
+    argv = ["bash", str(plan.script(run.row, run.phase)), run.dataset, str(run.seed),
+            run.row.config_for(run.dataset), *run.row.method.script_args]
     started = time.time()
     code = runner(argv, run_environment(plan, run, slot), console)
     if code == 0 and is_done(run.run_dir):
@@ -297,10 +314,10 @@ def report(plan, out_prefix=None, plot_path=None):
     """The Base/New/H tables of exactly this sweep's runs."""
     from parse_test_res import ParseError, report_base2new
 
-    pairs = {(row.name, row.config) for row in plan.rows}
+    wanted = {(row.name, row.config_for(dataset), dataset) for row in plan.rows for dataset in plan.datasets}
 
     def select(trainer, config, shots, dataset, seed):
-        return (trainer, config) in pairs and shots == plan.shots and dataset in plan.datasets and seed in plan.seeds
+        return (trainer, config, dataset) in wanted and shots == plan.shots and seed in plan.seeds
 
     try:
         return report_base2new(str(plan.output), out_prefix=out_prefix, plot_path=plot_path, select=select)
