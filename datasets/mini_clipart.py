@@ -1,12 +1,11 @@
 """Mini clip-art: 33 object/symbol classes of public-domain clip-art, for fast end-to-end runs with MiniCLIP."""
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import SplitJsonDataset
 
-from .mini_world import unpack_on_first_use
+from .mini_world import ShippedMiniDataset
 
 
 @DATASET_REGISTRY.register()
-class MiniClipart(SplitJsonDataset):
+class MiniClipart(ShippedMiniDataset):
     """mini_clipart/images/<class>/*.png + split_zhou_MiniClipart.json.
 
     Unpacked from the shipped ``mini_world/mini_clipart.tar.xz`` into
@@ -16,7 +15,3 @@ class MiniClipart(SplitJsonDataset):
     dataset_dir = "mini_clipart"
     image_dir = "images"
     split_file = "split_zhou_MiniClipart.json"
-
-    def locate(self, cfg):
-        unpack_on_first_use(cfg, type(self).dataset_dir)
-        super().locate(cfg)

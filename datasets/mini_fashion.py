@@ -1,12 +1,11 @@
 """Mini Fashion-MNIST: 10 clothing classes of real 28x28 photos, for fast end-to-end runs with MiniCLIP."""
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import SplitJsonDataset
 
-from .mini_world import unpack_on_first_use
+from .mini_world import ShippedMiniDataset
 
 
 @DATASET_REGISTRY.register()
-class MiniFashionMNIST(SplitJsonDataset):
+class MiniFashionMNIST(ShippedMiniDataset):
     """mini_fashion_mnist/images/<class>/*.png + split_zhou_MiniFashionMNIST.json.
 
     Unpacked from the shipped ``mini_world/mini_fashion_mnist.tar.xz`` into
@@ -16,7 +15,3 @@ class MiniFashionMNIST(SplitJsonDataset):
     dataset_dir = "mini_fashion_mnist"
     image_dir = "images"
     split_file = "split_zhou_MiniFashionMNIST.json"
-
-    def locate(self, cfg):
-        unpack_on_first_use(cfg, type(self).dataset_dir)
-        super().locate(cfg)

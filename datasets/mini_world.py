@@ -13,6 +13,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from dassl.data.datasets.split_dataset import SplitJsonDataset
+
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "mini_world"
 DATASET_DIRS = ("mini_fashion_mnist", "mini_clipart")
 ARCHIVE_SUFFIX = ".tar.xz"
@@ -83,13 +85,18 @@ def ensure_extracted(dataset_dir, root, shipped_dir=SHIPPED_DIR):
     return target
 
 
-def unpack_on_first_use(cfg, dataset_dir):
-    """Unpack ``dataset_dir`` under ``cfg.DATASET.ROOT`` if it is not there (dataset classes call this).
+class ShippedMiniDataset(SplitJsonDataset):
+    """A mini-world dataset: unpacked from its shipped archive into ``DATASET.ROOT`` when first built.
 
-    An empty ROOT is left to the dataset loader, which reports it.
+    Only building the dataset unpacks; the dataset doctor (which only locates
+    and inspects) never writes into the user's root. An empty ROOT is left to
+    the loader, which reports it.
     """
-    if cfg.DATASET.ROOT:
-        ensure_extracted(dataset_dir, cfg.DATASET.ROOT)
+
+    def __init__(self, cfg):
+        if cfg.DATASET.ROOT:
+            ensure_extracted(type(self).dataset_dir, cfg.DATASET.ROOT)
+        super().__init__(cfg)
 
 
 def extract_all(root=None, shipped_dir=SHIPPED_DIR):

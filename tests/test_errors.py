@@ -85,7 +85,6 @@ def run_toy(files, root, out, *extra, dataset_yaml=None):
 def run_cli(monkeypatch, argv):
     """`train.cli()` with `argv`; returns what it exits with (the line the user sees)."""
     monkeypatch.setattr(sys, "argv", ["train.py", *argv])
-    monkeypatch.setattr(train, "PLUGIN_FOLDERS", ())
     with pytest.raises(SystemExit) as exit_info:
         train.cli()
     return exit_info.value.code
@@ -130,13 +129,12 @@ def coop_base_run(clip_assets, tmp_path_factory):
 
 
 def test_missing_root(files, tmp_path):
-    argv = toy_argv(files, "", tmp_path / "out")
-    argv.remove("--root")
-    argv.remove("")
+    argv = toy_argv(files, files / "empty_root", tmp_path / "out")
+    del argv[argv.index("--root") : argv.index("--root") + 2]
     with pytest.raises(train.UsageError, match=r"^No dataset root: pass --root DIR \(the folder that holds the datasets\)$"):
         train.main(argv, plugin_folders=())
     missing = tmp_path / "no_such_data"
-    with pytest.raises(train.UsageError, match=rf"^Dataset root '{missing}' \(--root\) does not exist or is not a folder$"):
+    with pytest.raises(train.UsageError, match=rf"^Dataset root '{re.escape(str(missing))}' \(--root\) does not exist or is not a folder$"):
         run_toy(files, missing, tmp_path / "out")
     assert not (tmp_path / "out").exists(), "nothing is written before the input is checked"
 
@@ -162,12 +160,12 @@ def test_malformed_split_json(files, dtd_root, tmp_path):
     split = dtd_root / "dtd" / "split_zhou_DescribableTextures.json"
     split.write_text('{"train": [["banded/image_0000.jpg", 0, "banded"]')
     with pytest.raises(SplitFileError, match=(
-        rf"^{split} is not valid JSON \(.*\); replace it with an intact copy or delete it to rebuild it$"
+        rf"^{re.escape(str(split))} is not valid JSON \(.*\); replace it with an intact copy or delete it to rebuild it$"
     )):
         run_toy(files, dtd_root, tmp_path / "out", dataset_yaml=os.path.join(REPO, "configs/datasets/dtd.yaml"))
     split.write_text('{"train": [], "val": []}')
     with pytest.raises(SplitFileError, match=(
-        rf"^{split} must be a JSON object with the lists \['train', 'val', 'test'\], found \['train', 'val'\]; "
+        rf"^{re.escape(str(split))} must be a JSON object with the lists \['train', 'val', 'test'\], found \['train', 'val'\]; "
         "replace it with an intact copy or delete it to rebuild it$"
     )):
         run_toy(files, dtd_root, tmp_path / "out", dataset_yaml=os.path.join(REPO, "configs/datasets/dtd.yaml"))
@@ -202,7 +200,7 @@ def corrupt_toy_root(tmp_path):
 def test_corrupt_or_truncated_image(files, corrupt_toy_root, tmp_path, monkeypatch):
     root, image = corrupt_toy_root
     expected = (
-        rf"Cannot read image {image}: .*truncated.*\. The file is corrupt or truncated; "
+        rf"Cannot read image {re.escape(str(image))}: .*truncated.*\. The file is corrupt or truncated; "
         r"replace it \(re-download the dataset\) or remove it from the split\."
     )
     with pytest.raises(UnreadableImageError, match=f"^{expected}$"):
@@ -284,7 +282,7 @@ def test_checkpoint_of_another_trainer(clip_assets, toy_run, coop_base_run, tmp_
         ["TRAINER.COCOOP.PREC", "fp32"], model_dir=coop_base_run, load_epoch=1,
     )
     with pytest.raises(CheckpointMismatchError, match=(
-        rf"^{coop_base_run / 'prompt_learner' / 'model.pth.tar-1'} does not fit ConditionalPromptLearner: "
+        rf"^{re.escape(str(coop_base_run / 'prompt_learner' / 'model.pth.tar-1'))} does not fit ConditionalPromptLearner: "
         r"unexpected keys \[\], missing keys \['meta_net\..*'\]; "
         r"it was probably saved by another trainer - load it with the trainer \(and config\) that wrote it$"
     )):
@@ -320,7 +318,7 @@ def test_eval_only_without_a_trained_model(clip_assets, tmp_path):
         f"no checkpoint {empty / 'prompt_learner' / 'model.pth.tar-5'}; "
         "that folder holds no checkpoint: check --model-dir, or train first"
     )
-    with pytest.raises(train.UsageError, match=rf"^--model-dir '{tmp_path / 'typo'}' does not exist$"):
+    with pytest.raises(train.UsageError, match=rf"^--model-dir '{re.escape(str(tmp_path / 'typo'))}' does not exist$"):
         run_coop(clip_assets, tmp_path / "c", "new", model_dir=tmp_path / "typo", load_epoch=5)
 
 
@@ -332,7 +330,7 @@ def test_truncated_checkpoint(files, toy_run, tmp_path):
     checkpoint.write_bytes((toy_out / "classifier" / "model.pth.tar-1").read_bytes())
     truncate(checkpoint)
     with pytest.raises(UnreadableCheckpointError, match=(
-        rf"^{checkpoint} is truncated or corrupt \(.*\); replace it with an intact copy, or "
+        rf"^{re.escape(str(checkpoint))} is truncated or corrupt \(.*\); replace it with an intact copy, or "
         "delete the run folder and train again$"
     )):
         run_toy(files, root, tmp_path / "eval", "--eval-only", "--model-dir", str(broken), "--load-epoch", "1")
@@ -419,7 +417,7 @@ def test_clip_weights_missing_or_corrupt(clip_assets, tmp_path, monkeypatch):
     corrupt.write_bytes(clip_assets[1].read_bytes())
     truncate(corrupt)
     with pytest.raises(BackboneLoadError, match=(
-        rf"^Cannot load the CLIP backbone \(MODEL.BACKBONE.NAME / PATH\): could not read checkpoint {corrupt}: "
+        rf"^Cannot load the CLIP backbone \(MODEL.BACKBONE.NAME / PATH\): could not read checkpoint {re.escape(str(corrupt))}: "
         r"it is neither a TorchScript archive nor a state dict \(\w+\); the file is corrupted or truncated: "
         "delete it and download or build it again$"
     )):

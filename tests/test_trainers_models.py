@@ -203,7 +203,7 @@ class TestPrecision:
 
     def test_unknown_precision_is_refused(self):
         with pytest.raises(ValueError, match="fp16, fp32, amp"):
-            Precision("bf16", "cpu")
+            Precision("half", "cpu")
 
     def test_non_finite_loss_stops_with_position_and_hint(self):
         ensure_finite_loss(torch.tensor(1.5), 0, 10, 0, 5, "fp16")

@@ -15,7 +15,7 @@ spreads its target over the images of that class. ``logit_scale`` is learnt
 and clamped at 100.
 
 Usage:
-    python tools/pretrain_miniclip.py                  # ~minutes on 2 CPU cores
+    python tools/pretrain_miniclip.py    # 1000 steps: ~11 min on one busy CPU core
     python tools/pretrain_miniclip.py --steps 3 --output /tmp/mini.pt   # smoke run
 """
 import argparse
@@ -37,7 +37,7 @@ if str(REPO) not in sys.path:
 
 import clip  # noqa: E402
 from clip.layers import attention_heads  # noqa: E402
-from datasets.mini_world import DATASET_DIRS, default_root, extract_all, read_pretrain_list  # noqa: E402
+from datasets.mini_world import DATASET_DIRS, extract_all, read_pretrain_list  # noqa: E402
 
 ARCHITECTURE = dict(
     embed_dim=64,
