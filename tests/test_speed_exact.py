@@ -103,3 +103,26 @@ def test_fixed_prompt_features_are_encoded_once_per_run(assets, tmp_path, monkey
     run.test()
     run.test()
     assert calls == [len(run.dm.dataset.classnames)]
+
+
+def test_learned_text_features_are_encoded_once_per_prompt_state_in_evaluation(fp32_clip, monkeypatch):
+    from trainers.coop import CoOpCLIP
+
+    torch.manual_seed(0)
+    model = CoOpCLIP(fp32_clip, PromptLearner(CLASSNAMES, fp32_clip, n_ctx=4)).eval()
+    calls = []
+    encode = model.encode_prompts
+    monkeypatch.setattr(model, "encode_prompts", lambda *args: calls.append(1) or encode(*args))
+    batch = images(3)
+    with torch.no_grad():
+        first, second = model(batch), model(batch[:2])
+        assert len(calls) == 1
+        torch.testing.assert_close(second, first[:2])
+        model.prompt_learner.ctx.add_(torch.randn_like(model.prompt_learner.ctx))  # as an optimizer step does
+        after_step = model(batch)
+        assert len(calls) == 2
+    with torch.enable_grad():
+        fresh = model(batch)
+    assert len(calls) == 3
+    torch.testing.assert_close(after_step, fresh.detach())
+    assert not torch.allclose(after_step, first)

@@ -32,6 +32,7 @@ class PromptedCLIP(nn.Module):
         self.text_plugin = None
         self.text_chunk = text_chunk
         self._served_image_features = None
+        self._evaluation_text_features = None
 
     @property
     def dtype(self):
@@ -70,9 +71,23 @@ class PromptedCLIP(nn.Module):
         return features.reshape(*lead, -1)
 
     def learned_text_features(self):
-        """Normalised text features of the learned prompts of every class."""
+        """Normalised text features of the learned prompts of every class.
+
+        Outside autograd (evaluation) they depend only on the prompt learner's
+        state, so they are encoded once per state rather than once per test
+        batch: the key holds every tensor's version counter, which each
+        optimizer step and each `load_state_dict` advances.
+        """
         learner = self.prompt_learner
-        return normalize(self.encode_prompts(learner(), learner.eot_indices))
+        if torch.is_grad_enabled():
+            return normalize(self.encode_prompts(learner(), learner.eot_indices))
+        key = (
+            torch.is_autocast_enabled(),
+            tuple((t.data_ptr(), t._version) for t in (*learner.parameters(), *learner.buffers())),
+        )
+        if self._evaluation_text_features is None or self._evaluation_text_features[0] != key:
+            self._evaluation_text_features = (key, normalize(self.encode_prompts(learner(), learner.eot_indices)))
+        return self._evaluation_text_features[1]
 
     def refine_text_features(self, text_features, image_features, visual_output, labels):
         """The single place where a plug-in may transform the class text features."""
