@@ -131,10 +131,12 @@ def coop_base_run(clip_assets, tmp_path_factory):
 def test_missing_root(files, tmp_path):
     argv = toy_argv(files, files / "empty_root", tmp_path / "out")
     del argv[argv.index("--root") : argv.index("--root") + 2]
-    with pytest.raises(train.UsageError, match=r"^No dataset root: pass --root DIR \(the folder that holds the datasets\)$"):
+    no_root = r"^No dataset root: pass --root DIR \(the folder that holds the datasets\)$"
+    with pytest.raises(train.UsageError, match=no_root):
         train.main(argv, plugin_folders=())
     missing = tmp_path / "no_such_data"
-    with pytest.raises(train.UsageError, match=rf"^Dataset root '{re.escape(str(missing))}' \(--root\) does not exist or is not a folder$"):
+    no_folder = rf"^Dataset root '{re.escape(str(missing))}' \(--root\) does not exist or is not a folder$"
+    with pytest.raises(train.UsageError, match=no_folder):
         run_toy(files, missing, tmp_path / "out")
     assert not (tmp_path / "out").exists(), "nothing is written before the input is checked"
 
@@ -160,12 +162,14 @@ def test_malformed_split_json(files, dtd_root, tmp_path):
     split = dtd_root / "dtd" / "split_zhou_DescribableTextures.json"
     split.write_text('{"train": [["banded/image_0000.jpg", 0, "banded"]')
     with pytest.raises(SplitFileError, match=(
-        rf"^{re.escape(str(split))} is not valid JSON \(.*\); replace it with an intact copy or delete it to rebuild it$"
+        rf"^{re.escape(str(split))} is not valid JSON \(.*\); "
+        "replace it with an intact copy or delete it to rebuild it$"
     )):
         run_toy(files, dtd_root, tmp_path / "out", dataset_yaml=os.path.join(REPO, "configs/datasets/dtd.yaml"))
     split.write_text('{"train": [], "val": []}')
     with pytest.raises(SplitFileError, match=(
-        rf"^{re.escape(str(split))} must be a JSON object with the lists \['train', 'val', 'test'\], found \['train', 'val'\]; "
+        rf"^{re.escape(str(split))} must be a JSON object with the lists \['train', 'val', 'test'\], "
+        r"found \['train', 'val'\]; "
         "replace it with an intact copy or delete it to rebuild it$"
     )):
         run_toy(files, dtd_root, tmp_path / "out", dataset_yaml=os.path.join(REPO, "configs/datasets/dtd.yaml"))
@@ -216,7 +220,8 @@ def test_unknown_trainer_name(files, tmp_path):
     message = str(error.value)
     assert message.startswith('"ToyTrainr" is not in the "TRAINER" registry. Did you mean "ToyTrainer"? Registered: [')
     assert message.endswith(
-        "Is the module that defines it imported (train.py imports trainers/ and datasets/, add others with --import MODULE)?"
+        "Is the module that defines it imported "
+        "(train.py imports trainers/ and datasets/, add others with --import MODULE)?"
     )
     assert not (tmp_path / "out").exists()
 
@@ -230,7 +235,8 @@ def test_unknown_dataset_name(files, tmp_path):
     assert not (tmp_path / "out").exists(), "the dataset name is checked before the run folder is created"
     no_dataset = files / "no_dataset.yaml"
     no_dataset.write_text("DATASET:\n  NAME: ''\n")
-    with pytest.raises(train.UsageError, match=r"^No dataset: pass --dataset-config-file configs/datasets/<name>\.yaml"):
+    no_name = r"^No dataset: pass --dataset-config-file configs/datasets/<name>\.yaml"
+    with pytest.raises(train.UsageError, match=no_name):
         run_toy(files, files / "empty_root", tmp_path / "out", dataset_yaml=no_dataset)
 
 
@@ -282,7 +288,8 @@ def test_checkpoint_of_another_trainer(clip_assets, toy_run, coop_base_run, tmp_
         ["TRAINER.COCOOP.PREC", "fp32"], model_dir=coop_base_run, load_epoch=1,
     )
     with pytest.raises(CheckpointMismatchError, match=(
-        rf"^{re.escape(str(coop_base_run / 'prompt_learner' / 'model.pth.tar-1'))} does not fit ConditionalPromptLearner: "
+        rf"^{re.escape(str(coop_base_run / 'prompt_learner' / 'model.pth.tar-1'))} "
+        "does not fit ConditionalPromptLearner: "
         r"unexpected keys \[\], missing keys \['meta_net\..*'\]; "
         r"it was probably saved by another trainer - load it with the trainer \(and config\) that wrote it$"
     )):
@@ -417,7 +424,8 @@ def test_clip_weights_missing_or_corrupt(clip_assets, tmp_path, monkeypatch):
     corrupt.write_bytes(clip_assets[1].read_bytes())
     truncate(corrupt)
     with pytest.raises(BackboneLoadError, match=(
-        rf"^Cannot load the CLIP backbone \(MODEL.BACKBONE.NAME / PATH\): could not read checkpoint {re.escape(str(corrupt))}: "
+        r"^Cannot load the CLIP backbone \(MODEL.BACKBONE.NAME / PATH\): "
+        rf"could not read checkpoint {re.escape(str(corrupt))}: "
         r"it is neither a TorchScript archive nor a state dict \(\w+\); the file is corrupted or truncated: "
         "delete it and download or build it again$"
     )):

@@ -12,7 +12,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UNSAFE_MODULES = {"pickle", "_pickle", "cPickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
 # Files that import pickle only to name its exception class; they must never call into it.
 PICKLE_EXCEPTION_ONLY = {
-    os.path.join("dassl", "utils", "torchtools.py"): "catches pickle.UnpicklingError raised by torch.load(weights_only=True)",
+    os.path.join("dassl", "utils", "torchtools.py"):
+        "catches pickle.UnpicklingError raised by torch.load(weights_only=True)",
 }
 
 
@@ -75,7 +76,10 @@ def imported_modules(tree):
 
 def pickle_uses(tree):
     """Every `pickle.<attr>` used in the file."""
-    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and dotted_name(node.value) == "pickle"}
+    return {
+        node.attr for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and dotted_name(node.value) == "pickle"
+    }
 
 
 def test_the_scan_sees_the_unsafe_forms():

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.test_trainers_engine import RESOLUTION, write_colour_folder, write_tiny_clip
+from tests.helpers.trainer_runs import RESOLUTION, write_colour_images, write_tiny_clip_checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(REPO, "scripts")
@@ -169,8 +169,8 @@ def test_zero_shot_scripts_evaluate_without_a_model(recorder, tmp_path):
 def test_real_base2new_run_through_train_py_from_another_directory(tmp_path):
     """Train CoOp on the base classes, then evaluate on the new ones, with the real train.py."""
     data = tmp_path / "data"
-    write_colour_folder(str(data))
-    clip_path = write_tiny_clip(tmp_path / "tiny.pt")
+    write_colour_images(str(data))
+    clip_path = write_tiny_clip_checkpoint(tmp_path / "tiny.pt", embed_dim=128)
     env = {
         **os.environ,
         "DATA": str(data),

@@ -6,10 +6,8 @@ so the base/new split (first/second half of the classes) is the real one.
 import math
 import os
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import datasets.image_folder  # noqa: F401  (registers ImageFolderDataset)
 import trainers.cocoop  # noqa: F401  (registers the trainers and their config nodes)
@@ -18,60 +16,13 @@ import trainers.kgcoop  # noqa: F401
 import trainers.zsclip  # noqa: F401
 from dassl.config import apply_cfg_extensions, get_cfg_default, merge_from_file, merge_from_list
 from dassl.engine import build_trainer
-from tests.helpers.tiny_clip import make_tiny_clip, save_openai_checkpoint
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COLOURS = {
-    "red": (220, 30, 30),
-    "green": (30, 200, 40),
-    "blue": (40, 50, 210),
-    "yellow": (230, 220, 40),
-    "dark_grey": (60, 60, 60),
-    "violet": (150, 40, 200),
-}
-IMAGES_PER_CLASS = 10
-RESOLUTION = 32
-
-
-def write_colour_folder(root, folder="colours"):
-    """DATA/<folder>/<class>/<i>.png: one noisy solid colour per class."""
-    rng = np.random.RandomState(0)
-    for name, colour in COLOURS.items():
-        class_dir = os.path.join(root, folder, name)
-        os.makedirs(class_dir, exist_ok=True)
-        for i in range(IMAGES_PER_CLASS):
-            noise = rng.randint(-25, 26, size=(12, 12, 3))
-            pixels = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(os.path.join(class_dir, f"{i}.png"))
-    return root
-
-
-def write_tiny_clip(path):
-    """A tiny ViT CLIP whose logit scale is the trained CLIP's (100)."""
-    model = make_tiny_clip(embed_dim=128, width=64, image_resolution=RESOLUTION, seed=0)
-    with torch.no_grad():
-        model.logit_scale.fill_(math.log(100.0))
-    return save_openai_checkpoint(model, path)
-
-
-def tiny_opts(clip_path, folder="colours"):
-    """Overrides that point a real config at the tiny backbone and the colour folder."""
-    return [
-        "MODEL.BACKBONE.PATH", str(clip_path),
-        "INPUT.SIZE", f"({RESOLUTION}, {RESOLUTION})",
-        "DATASET.FOLDER", folder,
-        "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TEST.BATCH_SIZE", "16",
-        "USE_CUDA", "False",
-        "TRAIN.PRINT_FREQ", "100",
-    ]
-
+from tests.helpers.trainer_runs import REPO, write_colour_images, write_tiny_clip_checkpoint, tiny_opts
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    write_colour_folder(str(root))
-    clip_path = write_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny.pt")
+    write_colour_images(str(root))
+    clip_path = write_tiny_clip_checkpoint(tmp_path_factory.mktemp("clip") / "tiny.pt", embed_dim=128)
     return str(root), clip_path
 
 

@@ -36,12 +36,25 @@ def write_colour_images(root, per_class=10):
     return root
 
 
-def write_tiny_clip_checkpoint(path):
+def write_tiny_clip_checkpoint(path, embed_dim=32):
     """A tiny ViT CLIP saved like OpenAI's files, with the trained logit scale (100)."""
-    model = make_tiny_clip(embed_dim=32, width=64, image_resolution=RESOLUTION, seed=0)
+    model = make_tiny_clip(embed_dim=embed_dim, width=64, image_resolution=RESOLUTION, seed=0)
     with torch.no_grad():
         model.logit_scale.fill_(math.log(100.0))
     return save_openai_checkpoint(model, path)
+
+
+def tiny_opts(clip_path, folder="colours"):
+    """Overrides that point a shipped config at the tiny backbone and the colour folder, on the CPU."""
+    return [
+        "MODEL.BACKBONE.PATH", str(clip_path),
+        "INPUT.SIZE", f"({RESOLUTION}, {RESOLUTION})",
+        "DATASET.FOLDER", folder,
+        "DATALOADER.NUM_WORKERS", "0",
+        "DATALOADER.TEST.BATCH_SIZE", "16",
+        "USE_CUDA", "False",
+        "TRAIN.PRINT_FREQ", "100",
+    ]
 
 
 def base2new_argv(trainer, config, root, clip_path, output_dir, phase, opts=(), model_dir=None, load_epoch=None):
@@ -55,14 +68,4 @@ def base2new_argv(trainer, config, root, clip_path, output_dir, phase, opts=(), 
     if phase == "new":
         argv += ["--eval-only", "--model-dir", str(model_dir)]
         argv += [] if load_epoch is None else ["--load-epoch", str(load_epoch)]
-    return argv + [
-        "DATASET.FOLDER", "colours",
-        "DATASET.SUBSAMPLE_CLASSES", phase,
-        "MODEL.BACKBONE.PATH", str(clip_path),
-        "INPUT.SIZE", f"({RESOLUTION}, {RESOLUTION})",
-        "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TEST.BATCH_SIZE", "16",
-        "USE_CUDA", "False",
-        "TRAIN.PRINT_FREQ", "100",
-        *opts,
-    ]
+    return argv + ["DATASET.SUBSAMPLE_CLASSES", phase, *tiny_opts(clip_path), *opts]
