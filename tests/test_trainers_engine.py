@@ -16,6 +16,7 @@ import trainers.kgcoop  # noqa: F401
 import trainers.zsclip  # noqa: F401
 from dassl.config import apply_cfg_extensions, get_cfg_default, merge_from_file, merge_from_list
 from dassl.engine import build_trainer
+from dassl.utils import set_random_seed
 from tests.helpers.trainer_runs import REPO, write_colour_images, write_tiny_clip_checkpoint, tiny_opts
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,7 @@ def make_cfg(trainer, config, root, clip_path, output_dir, opts=()):
         + tiny_opts(clip_path)
         + list(opts),
     )
+    set_random_seed(cfg.SEED)  # as train.py does before building the trainer (the few-shot sample uses it)
     return cfg
 
 

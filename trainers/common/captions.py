@@ -13,11 +13,13 @@ import os
 
 from dassl.data.datasets.split_dataset import CAPTION_FILES
 
+from dassl.utils.errors import InputError
+
 DISABLE_OPTION = "TRAINER.TGPT.CONTENT_LOSS False"
 BARE_NAME_FOLDERS = {"StanfordCars": "cars_train"}
 
 
-class MissingDescriptionError(LookupError):
+class MissingDescriptionError(InputError, LookupError):
     """A training image has no line in the descriptions file."""
 
 
