@@ -12,7 +12,6 @@ are read as "cars_train/<name>".
 import os
 
 from dassl.data.datasets.split_dataset import CAPTION_FILES
-
 from dassl.utils.errors import InputError
 
 DISABLE_OPTION = "TRAINER.TGPT.CONTENT_LOSS False"
