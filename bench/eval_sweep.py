@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from train_speed import BACKBONES, build_clip, build_model, describe_machine, synchronize  # noqa: E402
+from train_speed import BACKBONES, build_clip, build_model, describe_machine, infer, served_input, synchronize  # noqa: E402
 from trainers.common import Precision  # noqa: E402
 from trainers.common.feature_cache import FeatureCache  # noqa: E402
 
@@ -31,11 +31,8 @@ SWEEP_TRAINERS = ("ZeroshotCLIP", "CoOp", "KgCoOp", "CoCoOp")
 def evaluate(model, batches, precision, features=None):
     with precision.autocast():
         for index, images in enumerate(batches):
-            if features is None:
-                model(images)
-                continue
-            with model.serving_frozen_image_features(features[index * len(images):(index + 1) * len(images)]):
-                model(None)
+            served = None if features is None else features[index * len(images):(index + 1) * len(images)]
+            infer(model, served_input(model, images, served))
 
 
 @torch.no_grad()
@@ -43,7 +40,7 @@ def sweep_seconds(args, cached):
     precision = Precision(args.prec, args.device)
     clip_model = build_clip(args.backbone, precision)
     classnames = [f"class number {i}" for i in range(args.classes)]
-    models = [build_model(t, clip_model, classnames, baseline=False).to(args.device) for t in SWEEP_TRAINERS]
+    models = [build_model(t, clip_model, classnames, False, precision).to(args.device) for t in SWEEP_TRAINERS]
     resolution = clip_model.visual.input_resolution
     generator = torch.Generator().manual_seed(0)
     batches = [

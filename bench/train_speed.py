@@ -3,24 +3,34 @@
     python bench/train_speed.py --trainer CoCoOp --classes 50 --batch-size 1 --device cuda --prec fp16
     python bench/train_speed.py --all --device cuda             # ViT-B/16, 50 and 500 classes, every trainer
     python bench/train_speed.py --all --backbone small --device cpu --steps 3
+    python bench/train_speed.py --trainer TextRefiner --versus CoOp    # the plug-in's cost beside its host
+    python bench/train_speed.py --trainer TGPT --versus CoOp --classes 1000 --batch-size 8 --isolate
 
 The backbone has random weights of the named architecture (speed does not
 depend on weight values); images are random tensors, so data loading is not
 timed. For every configuration two implementations run in the same process:
 - "fast": this toolkit (EOT cut, batched CoCoOp text passes, evaluation from
-  the frozen image-feature cache);
+  the frozen image-feature cache where the model allows it, DPT/VLP class
+  texts encoded once per evaluation);
 - "baseline": the straightforward one (full 77-token text sequences, CoCoOp's
-  per-image loop, evaluation through the image tower).
+  per-image loop, evaluation through the image tower, DPT/VLP texts per batch).
+Evaluation runs the trainers' own inference (ZeroshotCLIP.model_inference,
+the models' forward with the served features), so ZeroshotCLIP encodes its
+class texts once, outside the timed loop.
 Peak memory is torch.cuda.max_memory_allocated on GPU; on CPU it is the
-process's peak RSS (ru_maxrss), which only grows across configurations.
+process's peak RSS (ru_maxrss), which only grows across configurations unless
+`--isolate` runs each one in a fresh process.
 """
 import argparse
+import contextlib
 import functools
+import multiprocessing
 import os
 import platform
 import resource
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -33,9 +43,19 @@ from clip.layers import attention_heads  # noqa: E402
 from clip.model import CLIP  # noqa: E402
 from trainers.cocoop import CoCoOpCLIP, ConditionalPromptLearner  # noqa: E402
 from trainers.common import Precision, PromptLearner, frozen_text_features, normalize  # noqa: E402
-from trainers.common.frozen_eval import ServedImageFeatures  # noqa: E402
+from trainers.common.frozen_eval import (  # noqa: E402
+    EVAL_INPUT_BOTH,
+    EVAL_INPUT_FEATURES,
+    EVAL_INPUT_IMAGES,
+    ServedImageFeatures,
+)
+from trainers.common.visual_prompts import DeepVisualPrompts  # noqa: E402
 from trainers.coop import CoOpCLIP  # noqa: E402
+from trainers.dpt import ClassAwarePromptGenerator, DualPromptCLIP, VPTCLIP  # noqa: E402
 from trainers.kgcoop import KgCoOpCLIP  # noqa: E402
+from trainers.textrefiner import TextRefinerPlugin  # noqa: E402
+from trainers.tgpt import TGPTCLIP, TGPTPromptLearner  # noqa: E402
+from trainers.zsclip import ZeroshotCLIP  # noqa: E402
 
 BACKBONES = {
     "vit_b16": dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
@@ -45,8 +65,10 @@ BACKBONES = {
     "tiny": dict(embed_dim=64, image_resolution=32, vision_layers=2, vision_width=64, vision_patch_size=8,
                  transformer_width=64, transformer_layers=2),
 }
-TRAINERS = ("ZeroshotCLIP", "CoOp", "KgCoOp", "CoCoOp")
-PAPER_BATCH = {"ZeroshotCLIP": 32, "CoOp": 32, "KgCoOp": 32, "CoCoOp": 1}
+TRAINERS = ("ZeroshotCLIP", "CoOp", "KgCoOp", "CoCoOp", "TextRefiner", "VPT", "VLP", "DPT", "TGPT")
+PAPER_BATCH = {"CoCoOp": 1, "TGPT": 8}  # the configs' TRAIN_X batch; 32 for the others
+TEMPLATE = "a photo of a {}."
+VISUAL_PROMPTS, CPN, KEY_TOKENS, AUX_WEIGHT = 10, 10, 10, 0.3  # configs/trainers/DPT/vit_b16.yaml
 
 
 def build_clip(backbone, precision):
@@ -82,14 +104,60 @@ def full_length_text(clip_model):
     )
 
 
-def build_model(trainer, clip_model, classnames, baseline):
+class BenchZeroshotCLIP(ZeroshotCLIP):
+    """The real ZeroshotCLIP inference without a dataset: the class texts are encoded once, here."""
+
+    eval_image_input = EVAL_INPUT_FEATURES
+
+    def __init__(self, clip_model, precision, classnames):  # TrainerX.__init__ would need a cfg and a dataset
+        self.clip_model, self.precision = clip_model, precision
+        self.text_features = frozen_text_features(clip_model, TEMPLATE, classnames)
+
+    def to(self, device):
+        """Already on CLIP's device (as a trainer, it is no module)."""
+        return self
+
+
+def build_text_refiner(clip_model):
+    """TextRefiner with the reference defaults (configs/trainers/TextRefiner), in CLIP's dtype."""
+    return TextRefinerPlugin(clip_model.visual.output_dim, clip_model.logit_scale.exp().item(), dtype=clip_model.dtype)
+
+
+def build_visual_prompt_model(trainer, clip_model, classnames):
+    """VPT / VLP / DPT as configs/trainers/*/vit_b16.yaml; DPT's CAVPT in the last block (BOTTOMLIMIT = blocks)."""
+    n_blocks = len(clip_model.visual.transformer.resblocks)
+    width = clip_model.visual.conv1.out_channels
+    class_aware = None
+    if trainer == "DPT":
+        text_dim = clip_model.text_projection.shape[1]
+        class_aware = ClassAwarePromptGenerator(1, text_dim, width, len(classnames), KEY_TOKENS).to(clip_model.dtype)
+    prompts = DeepVisualPrompts(n_blocks - (class_aware is not None), VISUAL_PROMPTS, width, clip_model.dtype)
+    if trainer == "VPT":
+        model = VPTCLIP(clip_model, prompts)
+    else:
+        learner = PromptLearner(classnames, clip_model, n_ctx=16)
+        model = DualPromptCLIP(clip_model, learner, prompts, class_aware, cpn=CPN, aux_weight=AUX_WEIGHT)
+    model.zero_shot_text_features = frozen_text_features(clip_model, TEMPLATE, classnames)
+    return model
+
+
+def build_model(trainer, clip_model, classnames, baseline, precision):
     if baseline:
         full_length_text(clip_model)
-    if trainer in ("CoOp", "ZeroshotCLIP"):
-        return CoOpCLIP(clip_model, PromptLearner(classnames, clip_model, n_ctx=16))
+    if trainer == "ZeroshotCLIP":
+        return BenchZeroshotCLIP(clip_model, precision, classnames)
+    if trainer in ("CoOp", "TextRefiner"):  # TextRefiner on CoOp's bench host, so the ratio is the plug-in's cost
+        model = CoOpCLIP(clip_model, PromptLearner(classnames, clip_model, n_ctx=16))
+        model.text_plugin = build_text_refiner(clip_model) if trainer == "TextRefiner" else None
+        return model
+    if trainer in ("VPT", "VLP", "DPT"):
+        return build_visual_prompt_model(trainer, clip_model, classnames)
+    if trainer == "TGPT":
+        learner = TGPTPromptLearner(clip_model, classnames, [TEMPLATE])
+        return TGPTCLIP(clip_model, learner)
     if trainer == "KgCoOp":
         model = KgCoOpCLIP(clip_model, PromptLearner(classnames, clip_model, n_ctx=4, ctx_init="a photo of a"), 8.0)
-        model.anchor_features = frozen_text_features(clip_model, "a photo of a {}.", classnames)
+        model.anchor_features = frozen_text_features(clip_model, TEMPLATE, classnames)
         return model
     learner = ConditionalPromptLearner(classnames, clip_model, n_ctx=4, ctx_init="a photo of a")
     return (PerImageCoCoOpCLIP if baseline else CoCoOpCLIP)(clip_model, learner, text_chunk=4096)
@@ -118,24 +186,69 @@ def peak_memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(trainer, backbone, n_classes, batch_size, prec, device, steps, warmup, baseline):
-    """{train_ms_per_image, eval_ms_per_image, peak_mb} of one implementation."""
+def served_input(model, images, features):
+    """What a trainer's evaluation hands the model: the images, or the cached frozen features
+    (with the images when the model still needs them; trainers.common.frozen_eval)."""
+    mode = model.eval_image_input
+    if features is None or mode == EVAL_INPUT_IMAGES:
+        return images
+    return ServedImageFeatures(features, images if mode == EVAL_INPUT_BOTH else None)
+
+
+def infer(model, input):
+    """One evaluation forward as the trainer runs it (ZeroshotCLIP: its own model_inference)."""
+    if isinstance(model, ZeroshotCLIP):
+        return model.model_inference(input)
+    if not isinstance(input, ServedImageFeatures):
+        return model(input)
+    with model.serving_frozen_image_features(input.features):
+        return model(input.images)
+
+
+def evaluation_scope(model, baseline):
+    """DPT/VLP encode the class texts once per evaluation (the trainer's test()); the baseline per batch."""
+    if baseline or not isinstance(model, DualPromptCLIP):
+        return contextlib.nullcontext()
+    return model.text_features_fixed()
+
+
+@contextlib.contextmanager
+def counting_text_sequences(clip_model):
+    """Yields a list that receives the number of sequences of every pass through the text transformer."""
+    counts = []
+    handle = clip_model.transformer.register_forward_pre_hook(lambda _, inputs: counts.append(inputs[0].shape[0]))
+    try:
+        yield counts
+    finally:
+        handle.remove()
+
+
+def trainer_precision(trainer, prec):
+    """TGP-T trains fp32 parameters (its PREC is fp32 / amp / bf16): fp16 becomes fp32 for it."""
+    return "fp32" if trainer == "TGPT" and prec == "fp16" else prec
+
+
+def measure(trainer, args, n_classes, batch_size, baseline):
+    """{train_ms_per_image, eval_ms_per_image, peak_mb, text_sequences_per_step, prec} of one implementation."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device, prec = args.device, trainer_precision(trainer, args.prec)
     precision = Precision(prec, device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(0)
-    clip_model = build_clip(backbone, precision)
+    clip_model = build_clip(args.backbone, precision)
     classnames = [f"class number {i}" for i in range(n_classes)]
-    model = build_model(trainer, clip_model, classnames, baseline).to(device)
+    model = build_model(trainer, clip_model, classnames, baseline, precision).to(device)
     resolution = clip_model.visual.input_resolution
     images = torch.randn(batch_size, 3, resolution, resolution, device=device)
     labels = torch.randint(n_classes, (batch_size,), device=device)
-    optimizer = torch.optim.SGD(model.prompt_learner.parameters(), lr=1e-3)
+    extra = (torch.randint(1, 49000, (batch_size, 64), device=device),) if trainer == "TGPT" else ()
 
     def train_step():
         with precision.autocast():
-            logits, terms = model(images, labels)
+            logits, terms = model(images, labels, *extra)
             loss = F.cross_entropy(logits.float(), labels) + sum(t.float() for t in terms.values())
         optimizer.zero_grad()
         loss.backward()
@@ -144,23 +257,37 @@ def measure(trainer, backbone, n_classes, batch_size, prec, device, steps, warmu
     @torch.no_grad()
     def eval_step():
         with precision.autocast():
-            if baseline:
-                return model(images)
-            with model.serving_frozen_image_features(features):
-                return model(None)
+            return infer(model, served_input(model, images, None if baseline else features))
 
     with torch.no_grad(), precision.autocast():
         features = clip_model.visual(images.type(clip_model.dtype))
-    result = {"eval_ms_per_image": 1e3 * timed(eval_step, device, steps, warmup) / batch_size}
+    result = {"prec": prec}
     if trainer != "ZeroshotCLIP":
-        result["train_ms_per_image"] = 1e3 * timed(train_step, device, steps, warmup) / batch_size
+        model.eval()
+    with evaluation_scope(model, baseline):
+        result["eval_ms_per_image"] = 1e3 * timed(eval_step, device, args.steps, args.warmup) / batch_size
+    if trainer != "ZeroshotCLIP":
+        model.train()
+        clip_model.eval()
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+        result["train_ms_per_image"] = 1e3 * timed(train_step, device, args.steps, args.warmup) / batch_size
+        with counting_text_sequences(clip_model) as counts:
+            train_step()
+        result["text_sequences_per_step"] = sum(counts)
     result["peak_mb"] = peak_memory_mb(device)
     return result
 
 
+def measure_isolated(*args):
+    """`measure` in a fresh process, so that the CPU peak RSS belongs to this configuration alone."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure, *args).result()
+
+
 def row(trainer, args, n_classes, batch_size):
-    fast = measure(trainer, args.backbone, n_classes, batch_size, args.prec, args.device, args.steps, args.warmup, False)
-    base = measure(trainer, args.backbone, n_classes, batch_size, args.prec, args.device, args.steps, args.warmup, True)
+    run = measure_isolated if args.isolate else measure
+    fast = run(trainer, args, n_classes, batch_size, False)
+    base = run(trainer, args, n_classes, batch_size, True)
     cells = [trainer, str(n_classes), str(batch_size)]
     for key in ("train_ms_per_image", "eval_ms_per_image"):
         if key in fast:
@@ -179,11 +306,31 @@ HEADER = [
 ]
 
 
-def print_table(rows):
-    print("| " + " | ".join(HEADER) + " |")
-    print("|" + "---|" * len(HEADER))
+VERSUS_HEADER = ["trainer", "PREC", "classes", "batch", "train ms/img", "eval ms/img", "peak MB", "text sequences/step"]
+
+
+def print_table(rows, header=HEADER):
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
     for cells in rows:
         print("| " + " | ".join(cells) + " |", flush=True)
+
+
+def versus(args, batch_size):
+    """The fast implementations of --trainer and --versus at one batch, side by side, with their ratios."""
+    run = measure_isolated if args.isolate else measure
+    results = {t: run(t, args, args.classes, batch_size, False) for t in (args.trainer, args.versus)}
+    print_table(
+        (
+            [t, r["prec"], str(args.classes), str(batch_size), f"{r['train_ms_per_image']:.2f}",
+             f"{r['eval_ms_per_image']:.2f}", f"{r['peak_mb']:.0f}", str(r["text_sequences_per_step"])]
+            for t, r in results.items()
+        ),
+        VERSUS_HEADER,
+    )
+    mine, theirs = results[args.trainer], results[args.versus]
+    for key in ("train_ms_per_image", "eval_ms_per_image", "peak_mb"):
+        print(f"# {key} {args.trainer} / {args.versus}: {mine[key] / theirs[key]:.2f}x")
 
 
 def describe_machine(device):
@@ -196,12 +343,14 @@ def build_parser():
     parser.add_argument("--trainer", choices=TRAINERS, default="CoOp")
     parser.add_argument("--backbone", choices=sorted(BACKBONES), default="vit_b16")
     parser.add_argument("--classes", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: the paper's (CoCoOp 1, others 32)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the configs' (CoCoOp 1, TGPT 8, others 32)")
     parser.add_argument("--prec", default=None, help="fp16 / fp32 / amp / bf16; default fp16 on cuda, fp32 on cpu")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--all", action="store_true", help="every trainer at 50 and 500 classes")
+    parser.add_argument("--versus", choices=TRAINERS, default=None, help="compare --trainer with this one (fast only)")
+    parser.add_argument("--isolate", action="store_true", help="each measurement in a fresh process (CPU peak RSS)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     return parser
 
@@ -213,8 +362,11 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"# {describe_machine(args.device)}; backbone {args.backbone} (random weights), PREC {args.prec}")
+    if args.versus:
+        versus(args, args.batch_size or PAPER_BATCH.get(args.trainer, 32))
+        return
     configs = [(t, c) for c in (50, 500) for t in TRAINERS] if args.all else [(args.trainer, args.classes)]
-    print_table(row(t, args, c, args.batch_size or PAPER_BATCH[t]) for t, c in configs)
+    print_table(row(t, args, c, args.batch_size or PAPER_BATCH.get(t, 32)) for t, c in configs)
 
 
 if __name__ == "__main__":

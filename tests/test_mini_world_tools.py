@@ -122,11 +122,38 @@ def test_captions_are_measured_facts_of_the_image():
     assert "dark grey" in sentence and "a tall shape" in sentence and "left-right symmetric" in sentence
 
 
+def small_clipart_source(shipped_root, folder):
+    """An openclipart-like folder: a few shipped pretraining drawings plus one split (test) drawing
+    at its source path. Returns the folder and how many drawings may be pretrained on."""
+    clipart_dir = shipped_root / "mini_clipart"
+    allowed = read_pretrain_list(clipart_dir)[::60]
+    for path, _, classname in allowed:
+        target = folder / ("animals/birds" if classname == "bird" else "unsorted") / Path(path).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    split = json.loads(next(clipart_dir.glob("split_zhou_*.json")).read_text())
+    held_out = clipart_dir / "images" / split["test"][0][0]
+    with Image.open(held_out) as image:
+        target = folder / image.info["Source"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(held_out, target)
+    return folder, len(allowed)
+
+
+def test_pretraining_pool_excludes_split_drawings(shipped_root, tmp_path):
+    pretrain = load_tool("pretrain_miniclip")
+    source, allowed = small_clipart_source(shipped_root, tmp_path / "clipart")
+    pool = pretrain.clipart_pool(source, shipped_root / "mini_clipart")
+    assert len(pool) == allowed
+    assert "bird" in {concept for _, concept, _ in pool}
+
+
 def test_pretraining_smoke_run_saves_a_checkpoint_the_public_loader_rebuilds(shipped_root, tmp_path):
     pretrain = load_tool("pretrain_miniclip")
     output = tmp_path / "mini.pt"
-    pretrain.main(["--root", str(shipped_root), "--steps", "2", "--batch-size", "8", "--threads", "1",
-                   "--output", str(output), "--no-eval"])
+    source, _ = small_clipart_source(shipped_root, tmp_path / "clipart")
+    pretrain.main(["--root", str(shipped_root), "--clipart-source", str(source), "--steps", "2",
+                   "--batch-size", "8", "--threads", "1", "--output", str(output), "--no-eval"])
     model, preprocess = clip.load(str(output))
     for key, value in pretrain.ARCHITECTURE.items():
         if key == "vision_layers":

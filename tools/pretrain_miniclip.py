@@ -1,18 +1,20 @@
 """Pretrain MiniCLIP: a small CLIP (ViT + causal text transformer) on the mini world.
 
 Real CLIP learnt from web images of everything; MiniCLIP learns, contrastively,
-from the ``pretrain/`` images of every class of every mini dataset (disjoint
-from the few-shot/val/test images), captioned with varied templates. Its
-zero-shot skill is therefore real but imperfect, which leaves prompt learners
-room to improve on it. The architecture follows OpenAI's CLIP exactly (real
+from Fashion-MNIST's ``pretrain/`` images and from every openclipart drawing
+that is not a MiniClipart few-shot/val/test image (excluded by source path and
+by pixel hash), about 10k images. A drawing's concept is its MiniClipart class
+when its folder belongs to one, else its folder name, else its own title; its
+captions are varied templates of the concept plus one with its title. Thousands
+of unrelated drawings (few passes over each) keep the towers from memorising
+the classes' few images, so zero-shot skill is real but imperfect, as prompt
+learners need. The architecture follows OpenAI's CLIP exactly (real
 BPE tokenizer, context length 77, attention heads from
 ``clip.layers.attention_heads``), and the weights are saved as OpenAI's plain
 fp16 state dict, so ``clip.load("MiniCLIP")`` rebuilds it.
 
-Loss: symmetric InfoNCE with the classes present in a batch as the texts
-(one random template each); image->text picks the image's class, text->image
-spreads its target over the images of that class. ``logit_scale`` is learnt
-and clamped at 100.
+Loss: symmetric InfoNCE with one random caption per image; the targets spread
+over every pair sharing a concept. ``logit_scale`` is learnt and clamped at 100.
 
 Usage:
     python tools/pretrain_miniclip.py    # 1000 steps: ~11 min on one busy CPU core
@@ -38,6 +40,10 @@ if str(REPO) not in sys.path:
 import clip  # noqa: E402
 from clip.layers import attention_heads  # noqa: E402
 from datasets.mini_world import DATASET_DIRS, extract_all, read_pretrain_list  # noqa: E402
+from tools.build_mini_world import (  # noqa: E402
+    CLIPART_CLASSES, CLIPART_DIR, DEFAULT_CLIPART_SOURCE, FASHION_DIR, clean_title, file_name_words, pixel_digest,
+    render_clipart,
+)
 
 ARCHITECTURE = dict(
     embed_dim=64,
@@ -80,21 +86,111 @@ def build_miniclip(seed):
     return clip.CLIP(transformer_heads=attention_heads(width), **ARCHITECTURE)
 
 
-def load_pretraining_images(root):
-    """All pretraining images of every mini dataset: uint8 tensor, class ids, classnames, dataset ids."""
-    images, labels, sources, classnames = [], [], [], []
-    for source, dataset_dir in enumerate(DATASET_DIRS):
-        for path, _, classname in read_pretrain_list(Path(root) / dataset_dir):
-            if classname not in classnames:
-                classnames.append(classname)
-            with Image.open(path) as image:
-                images.append(np.asarray(image.convert("RGB")))
-            labels.append(classnames.index(classname))
-            sources.append(source)
+# Folder names that say nothing about the drawing: such drawings are captioned by their title.
+GENERIC_FOLDERS = {
+    "png", "animals", "buildings", "buttons", "computer", "containers", "decorations", "education", "electronics",
+    "food", "geography", "logos", "office", "people", "plants", "recreation", "science", "shapes",
+    "signs_and_symbols", "special", "tools", "transportation", "unsorted", "duplicates", "icons", "actions",
+    "action", "apps", "applications", "device", "devices", "emblems", "filesystems", "mimetypes", "stock", "generic",
+    "etiquette-theme", "flat-theme", "lemon-theme", "examples", "00_strawberry_border", "01_gift_certificate",
+    "cards", "bordered", "ornamental", "simple", "white", "misc", "miscellany", "art",
+}
+TITLE_WORDS = 6
+
+
+def class_of_folder(relative):
+    """The MiniClipart class whose source folders hold this file, or None."""
+    folder = relative.parent.as_posix()
+    for classname, folders in CLIPART_CLASSES.items():
+        for pattern in folders:
+            base = pattern.removesuffix("/**")
+            if folder == base or (pattern.endswith("/**") and folder.startswith(base + "/")):
+                return classname
+    return None
+
+
+def split_identity(dataset_folder):
+    """Source paths and pixel hashes of a dataset's few-shot/val/test images (never pretrained on)."""
+    split = json.loads(next(Path(dataset_folder).glob("split_zhou_*.json")).read_text())
+    sources, digests = set(), set()
+    for entries in split.values():
+        for path, _, _ in entries:
+            with Image.open(Path(dataset_folder) / "images" / path) as image:
+                sources.add(image.info.get("Source", ""))
+                digests.add(pixel_digest(image.convert("RGB")))
+    return sources - {""}, digests
+
+
+def clipart_pool(clipart_source, clipart_folder):
+    """Every openclipart drawing outside MiniClipart's split: [(pixels, concept or None, title)]."""
+    clipart_source = Path(clipart_source)
+    split_sources, split_digests = split_identity(clipart_folder)
+    pool, seen = [], set(split_digests)
+    for path in sorted(clipart_source.rglob("*.png")):
+        relative = path.relative_to(clipart_source)
+        if relative.as_posix() in split_sources:
+            continue
+        image, title = render_clipart(path)
+        if image is None:
+            continue
+        digest = pixel_digest(image)
+        if digest in seen:
+            continue
+        seen.add(digest)
+        concept = class_of_folder(relative)
+        if concept is None and relative.parent.name not in GENERIC_FOLDERS:
+            concept = " ".join(relative.parent.name.lower().replace("_", " ").replace("-", " ").split())
+        words = (clean_title(title) or file_name_words(path.stem)).split()[:TITLE_WORDS]
+        pool.append((np.asarray(image), concept, " ".join(words).lower()))
+    return pool
+
+
+def captions_of(concept, title):
+    """Every caption an image may get: the concept in each template plus one with the title."""
+    if concept is None:
+        return [t.format(title or "thing") for t in TEMPLATES]
+    captions = [t.format(concept) for t in TEMPLATES]
+    if title:
+        captions.append(f"a {concept}: {title}.")
+    return captions
+
+
+def load_pretraining_images(root, clipart_source):
+    """Pretraining images, their concept groups, caption choices and sampling weights.
+
+    Returns uint8 pixels, group ids (images sharing a concept), a captions x 77 token
+    table, per-image caption ids (padded by repetition) and sampling weights.
+    """
+    items = [(path, classname, "") for path, _, classname in read_pretrain_list(Path(root) / FASHION_DIR)]
+    fashion = len(items)
+    images = []
+    for path, _, _ in items:
+        with Image.open(path) as image:
+            images.append(np.asarray(image.convert("RGB")))
+    for pixels, concept, title in clipart_pool(clipart_source, Path(root) / CLIPART_DIR):
+        images.append(pixels)
+        items.append((None, concept, title))
     if not images:
         raise ValueError(f"no pretraining images under {root}; extract the mini world first")
+    texts, text_ids, choices, groups, names = [], {}, [], [], {}
+    for index, (_, concept, title) in enumerate(items):
+        groups.append(names.setdefault(concept if concept is not None else f"#{index}", len(names)))
+        ids = [text_ids.setdefault(c, len(text_ids)) for c in captions_of(concept, title)]
+        choices.append(ids)
+    texts = list(text_ids)
+    width = max(len(c) for c in choices)
+    choices = torch.tensor([(ids * width)[:width] for ids in choices])
+    groups = torch.tensor(groups)
+    # Fashion gets a fifth of the batches; within clip-art a concept of n images weighs sqrt(n), and
+    # title-only drawings weigh like one concept of their total count.
+    is_fashion = torch.arange(len(items)) < fashion
+    pooled = torch.where(torch.tensor([c is None for _, c, _ in items]), -1, groups)
+    counts = torch.bincount(pooled + 1).float()[pooled + 1]
+    weights = counts.rsqrt()
+    weights[is_fashion] *= 0.2 / weights[is_fashion].sum()
+    weights[~is_fashion] *= 0.8 / weights[~is_fashion].sum()
     pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return pixels, torch.tensor(labels), classnames, torch.tensor(sources)
+    return pixels, groups, clip.tokenize(texts), choices, weights
 
 
 def augment(pixels, resolution, generator):
@@ -142,19 +238,16 @@ class UsedTokenRows(torch.nn.Module):
         model.token_embedding.weight.requires_grad_(True)
 
 
-def contrastive_loss(model, text_rows, images, labels, class_tokens, generator):
-    """Symmetric InfoNCE between images and one random-template caption per class in the batch."""
-    present, targets = torch.unique(labels, return_inverse=True)
-    choice = torch.randint(0, class_tokens.shape[1], (len(present),), generator=generator)
-    text = text_rows.encode_text(model, class_tokens[present, choice])
+def contrastive_loss(model, text_rows, images, groups, tokens):
+    """Symmetric InfoNCE between images and their captions; pairs sharing a concept are all positives."""
+    text = text_rows.encode_text(model, tokens)
     image = model.encode_image(images)
     image = image / image.norm(dim=-1, keepdim=True)
     text = text / text.norm(dim=-1, keepdim=True)
     logits = model.logit_scale.exp() * image @ text.t()
-    image_to_text = F.cross_entropy(logits, targets)
-    members = F.one_hot(targets, len(present)).t().float()
-    text_to_image = F.cross_entropy(logits.t(), members / members.sum(dim=1, keepdim=True))
-    return (image_to_text + text_to_image) / 2
+    positives = (groups[:, None] == groups[None, :]).float()
+    targets = positives / positives.sum(dim=1, keepdim=True)
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
 
 
 def learning_rate(step, steps, peak, warmup):
@@ -163,14 +256,12 @@ def learning_rate(step, steps, peak, warmup):
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-def pretrain(root, steps, batch_size, lr, seed, log_every=50):
+def pretrain(root, steps, batch_size, lr, seed, clipart_source=DEFAULT_CLIPART_SOURCE, log_every=50):
     """Train MiniCLIP from scratch; returns the fp32 model in eval mode."""
-    pixels, labels, classnames, sources = load_pretraining_images(root)
-    class_tokens = torch.stack([clip.tokenize([t.format(name) for t in TEMPLATES]) for name in classnames])
-    weights = 1.0 / torch.bincount(sources).float()[sources]
+    pixels, groups, tokens, choices, weights = load_pretraining_images(root, clipart_source)
     model = build_miniclip(seed)
     model.train()
-    text_rows = UsedTokenRows(model, class_tokens)
+    text_rows = UsedTokenRows(model, tokens)
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad] + [("rows", text_rows.rows)]
     decay = [p for n, p in trained if p.dim() >= 2 and "embedding" not in n and n != "rows"]
     no_decay = [p for n, p in trained if p.dim() < 2 or "embedding" in n or n == "rows"]
@@ -178,14 +269,16 @@ def pretrain(root, steps, batch_size, lr, seed, log_every=50):
                                   lr=lr, betas=(0.9, 0.98), eps=1e-6)
     generator = torch.Generator().manual_seed(seed)
     resolution = ARCHITECTURE["image_resolution"]
-    print(f"pretraining on {len(pixels)} images of {len(classnames)} classes for {steps} steps", flush=True)
+    print(f"pretraining on {len(pixels)} images of {len(torch.unique(groups))} concepts, {len(tokens)} captions, "
+          f"for {steps} steps", flush=True)
     start = time.time()
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, steps, lr, warmup=max(1, steps // 20))
         batch = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
-        loss = contrastive_loss(model, text_rows, augment(pixels[batch], resolution, generator), labels[batch],
-                                class_tokens, generator)
+        pick = torch.randint(0, choices.shape[1], (batch_size,), generator=generator)
+        loss = contrastive_loss(model, text_rows, augment(pixels[batch], resolution, generator), groups[batch],
+                                tokens[choices[batch, pick]])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -258,7 +351,9 @@ def parse_args(argv=None):
                         help="mini-world DATA root (default: shipped archives extracted to $MINI_WORLD_ROOT "
                              "or ~/.cache/clip-prompt-toolkit/mini_world)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--clipart-source", type=Path, default=DEFAULT_CLIPART_SOURCE,
+                        help="openclipart PNG folder (Debian openclipart-png)")
+    parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
@@ -274,7 +369,7 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     root = extract_all(args.root)
-    model = pretrain(root, args.steps, args.batch_size, args.lr, args.seed)
+    model = pretrain(root, args.steps, args.batch_size, args.lr, args.seed, args.clipart_source)
     save_openai_state_dict(model, args.output)
     print(f"saved {args.output} ({args.output.stat().st_size / 2**20:.1f} MiB)", flush=True)
     if not args.no_eval:
