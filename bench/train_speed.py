@@ -291,7 +291,7 @@ def row(trainer, args, n_classes, batch_size):
     cells = [trainer, str(n_classes), str(batch_size)]
     for key in ("train_ms_per_image", "eval_ms_per_image"):
         if key in fast:
-            cells += [f"{base[key]:.2f}", f"{fast[key]:.2f}", f"{1e3 / fast[key]:.1f}", f"{base[key] / fast[key]:.1f}x"]
+            cells += [f"{base[key]:.3f}", f"{fast[key]:.3f}", f"{1e3 / fast[key]:.1f}", f"{base[key] / fast[key]:.1f}x"]
         else:
             cells += ["-"] * 4
     cells += [f"{base['peak_mb']:.0f}", f"{fast['peak_mb']:.0f}"]
@@ -322,8 +322,8 @@ def versus(args, batch_size):
     results = {t: run(t, args, args.classes, batch_size, False) for t in (args.trainer, args.versus)}
     print_table(
         (
-            [t, r["prec"], str(args.classes), str(batch_size), f"{r['train_ms_per_image']:.2f}",
-             f"{r['eval_ms_per_image']:.2f}", f"{r['peak_mb']:.0f}", str(r["text_sequences_per_step"])]
+            [t, r["prec"], str(args.classes), str(batch_size), f"{r['train_ms_per_image']:.3f}",
+             f"{r['eval_ms_per_image']:.3f}", f"{r['peak_mb']:.0f}", str(r["text_sequences_per_step"])]
             for t, r in results.items()
         ),
         VERSUS_HEADER,
