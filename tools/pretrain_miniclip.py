@@ -3,7 +3,7 @@
 Real CLIP learnt from web images of everything; MiniCLIP learns, contrastively,
 from Fashion-MNIST's ``pretrain/`` images and from every openclipart drawing
 that is not a MiniClipart few-shot/val/test image (excluded by source path and
-by pixel hash), about 10k images. A drawing's concept is its MiniClipart class
+by pixel hash), about 8,400 images. A drawing's concept is its MiniClipart class
 when its folder belongs to one, else its folder name, else its own title; its
 captions are varied templates of the concept plus one with its title. Thousands
 of unrelated drawings (few passes over each) keep the towers from memorising
@@ -17,7 +17,7 @@ Loss: symmetric InfoNCE with one random caption per image; the targets spread
 over every pair sharing a concept. ``logit_scale`` is learnt and clamped at 100.
 
 Usage:
-    python tools/pretrain_miniclip.py    # 1000 steps: ~11 min on one busy CPU core
+    python tools/pretrain_miniclip.py    # 800 steps: ~6 min on one CPU core (~1.5 of it rendering clip-art)
     python tools/pretrain_miniclip.py --steps 3 --output /tmp/mini.pt   # smoke run
 """
 import argparse
@@ -357,7 +357,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-eval", action="store_true", help="skip the zero-shot report on the test splits")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch_size < 2:
