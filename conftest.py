@@ -5,11 +5,18 @@ Tests use tiny models, for which one torch thread is many times faster than
 several competing for the CI machine's two cores.
 """
 import os
+import sys
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def no_tensorboard(monkeypatch):
+    """Tensorboard is optional: every run must work (and stay fast) without it."""
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
 
 
 @pytest.fixture(autouse=True, scope="session")

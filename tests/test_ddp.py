@@ -20,10 +20,6 @@ DETERMINISTIC_RUN = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def no_tensorboard(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
-
 
 def trained_ctx(output_dir):
     path = os.path.join(output_dir, "prompt_learner", "model.pth.tar-2")

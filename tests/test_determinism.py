@@ -5,7 +5,6 @@ CoOp trains for real (tiny CLIP via MODEL.BACKBONE.PATH, colour image folder,
 fp32, random crops and flips, shuffled batches) through `train.main`.
 """
 import re
-import sys
 
 import pytest
 import torch
@@ -20,10 +19,6 @@ RUN_OPTS = [
     "DATASET.NUM_SHOTS", "2", "DATALOADER.TRAIN_X.BATCH_SIZE", "2",
 ]
 
-
-@pytest.fixture(autouse=True)
-def no_tensorboard(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ CE) and new-class evaluation of the saved checkpoints, on a tiny 12-block CLIP, 
 fp32, amp and the reference's fp16 (all on CPU)."""
 import json
 import math
-import sys
 
 import pytest
 import torch
@@ -33,10 +32,6 @@ def assets(tmp_path_factory):
         model.logit_scale.fill_(math.log(100.0))
     return root, save_openai_checkpoint(model, tmp_path_factory.mktemp("clip") / "tiny12.pt")
 
-
-@pytest.fixture(autouse=True)
-def no_tensorboard(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
 
 
 def new_class_argv(trainer, root, clip_path, output_dir, opts, model_dir, epoch):

@@ -54,10 +54,6 @@ COOP_CONFIG = "CoOp/vit_b16_ep50"
 COOP_OPTS = ["TRAINER.COOP.PREC", "fp32", "TRAINER.COOP.N_CTX", "2", "TRAINER.COOP.CSC", "True"]
 
 
-@pytest.fixture(autouse=True)
-def no_tensorboard(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
-
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):

@@ -1,7 +1,6 @@
 """The on-disk cache of frozen image features for evaluation: same results, images encoded once per sweep."""
 import json
 import os
-import sys
 
 import pytest
 import torch
@@ -34,10 +33,6 @@ def assets(tmp_path_factory):
     root = write_colour_images(str(tmp_path_factory.mktemp("data")), per_class=6)
     return root, write_tiny_clip_checkpoint(tmp_path_factory.mktemp("clip") / "tiny.pt")
 
-
-@pytest.fixture(autouse=True)
-def no_tensorboard(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
 
 
 def built_trainer(assets, output_dir, trainer, cache_dir, opts=(), clip_path=None):

@@ -9,7 +9,7 @@ from dassl.config import get_cfg_default
 from dassl.optim import build_optimizer
 from dassl.utils import is_run_done
 from tests.helpers.toy_dataset import ToyTrainer
-from tests.test_train_end_to_end import DATASET_YAML, no_tensorboard, run  # noqa: F401  (autouse fixture)
+from tests.test_train_end_to_end import DATASET_YAML, run
 
 TRAINER_YAML = """
 INPUT:

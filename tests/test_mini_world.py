@@ -1,6 +1,5 @@
 """The shipped mini world: upstream layout, disjoint pretraining images, dataset classes, MiniCLIP's zero-shot skill."""
 import hashlib
-import importlib.util
 import json
 import math
 import random
@@ -15,6 +14,7 @@ import datasets
 from dassl.config import apply_cfg_extensions, get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY
 from datasets.mini_world import DATASET_DIRS, MARKER_NAME, ensure_extracted, extract_all, read_pretrain_list
+from tests.helpers.tool_scripts import load_tool
 
 datasets.import_all()
 
@@ -26,15 +26,6 @@ EXPECTED = {
 FASHION_NAMES = {"t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"}
 
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def load_tool(name):
-    """Import a script of tools/ (not a package) as a module."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
 """Smoke runs of the mini-world tools: the data build (from shipped images) and MiniCLIP pretraining."""
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -11,18 +10,10 @@ from PIL import Image
 
 import clip
 from datasets.mini_world import ensure_extracted, extract_all, read_pretrain_list
+from tests.helpers.tool_scripts import load_tool
 
-REPO = Path(__file__).resolve().parent.parent
 CLIPART_CLASSES = ("bird", "star")
 FASHION_COUNTS = {"pretrain": 1, "train": 2, "val": 1, "test": 1}
-
-
-def load_tool(name):
-    """Import a script of tools/ (not a package) as a module."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

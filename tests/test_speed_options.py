@@ -1,5 +1,4 @@
 """Speed options that are off by default: cached augmented views, bf16 autocast, text-tower checkpointing."""
-import sys
 
 import pytest
 import torch
@@ -30,10 +29,6 @@ def assets(tmp_path_factory):
     root = write_colour_images(str(tmp_path_factory.mktemp("data")), per_class=6)
     return root, write_tiny_clip_checkpoint(tmp_path_factory.mktemp("clip") / "tiny.pt")
 
-
-@pytest.fixture(autouse=True)
-def no_tensorboard(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
 
 
 def built_trainer(assets, output_dir, name, opts=()):

@@ -4,7 +4,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -30,10 +29,6 @@ def assets(tmp_path_factory):
     root = write_colour_images(str(tmp_path_factory.mktemp("data")))
     return root, write_tiny_clip_checkpoint(tmp_path_factory.mktemp("clip") / "tiny.pt")
 
-
-@pytest.fixture(autouse=True)
-def no_tensorboard(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
 
 
 def built_trainer(assets, tmp_path, trainer, config, opts=()):

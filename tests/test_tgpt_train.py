@@ -1,6 +1,5 @@
 """TGP-T through train.py on CPU: base training in iteration mode, then evaluation on the new classes."""
 import os
-import sys
 
 import pytest
 import torch
@@ -35,10 +34,6 @@ def write_captions(dataset_dir, skip=()):
     with open(os.path.join(dataset_dir, "captions.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
-
-@pytest.fixture(autouse=True)
-def no_tensorboard(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
 
 
 @pytest.fixture(scope="module")

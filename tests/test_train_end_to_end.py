@@ -48,11 +48,6 @@ def toy(tmp_path_factory):
     return base
 
 
-@pytest.fixture(autouse=True)
-def no_tensorboard(monkeypatch):
-    """Tensorboard is optional: the runs must work (and stay fast) without it."""
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
-
 
 def run(toy, out, *extra):
     argv = [
