@@ -89,3 +89,21 @@ def test_run_killed_after_epoch_one_resumes_to_the_uninterrupted_result(assets, 
     assert results == ref_results
     assert torch.equal(final_context(out), final_context(ref_out))
     assert is_run_done(out)
+
+
+def test_a_cold_feature_cache_does_not_change_the_run(assets, tmp_path, monkeypatch):
+    """best_val evaluates the val split after every epoch: encoding it on a cache miss must not
+    shift the random stream that the next epoch's augmentations draw from."""
+    logs = []
+    for name in ("cold", "warm"):
+        monkeypatch.setenv("CLIP_PROMPT_TOOLKIT_CACHE", str(tmp_path / "cache"))
+        root, clip_path = assets
+        out = tmp_path / name
+        argv = base2new_argv("CoOp", "CoOp/vit_b16_ep50", root, clip_path, out, "base",
+                             RUN_OPTS + ["TEST.FINAL_MODEL", "best_val", "INPUT.TRANSFORMS",
+                                         '["random_resized_crop", "random_flip", "normalize"]'])
+        train.main(["--import", "trainers.coop", "--import", "datasets.image_folder", *argv], plugin_folders=())
+        logs.append(logged_numbers(out))
+    assert "read from the cache" in (tmp_path / "warm" / "log.txt").read_text()
+    assert "read from the cache" not in (tmp_path / "cold" / "log.txt").read_text().split("epoch [2/2]")[0]
+    assert logs[0] == logs[1]

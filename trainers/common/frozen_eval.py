@@ -15,6 +15,7 @@ from collections import namedtuple
 import torch
 
 from dassl.engine.distributed import gather_interleaved, is_main_process, shard_indices, shard_loader, synchronize
+from dassl.utils import capture_rng_state, restore_rng_state
 
 from .feature_cache import FeatureCache, encode_frozen_images, feature_cache_dir, split_key
 
@@ -66,10 +67,7 @@ class FrozenFeatureEvaluation:
             cache = FeatureCache(feature_cache_dir(self.cfg))
             features = cache.load(key)
             if features is None:
-                shard = shard_loader(data_loader)
-                features = gather_interleaved(
-                    encode_frozen_images(self.frozen_image_tower(), shard, self.precision, self.device)
-                )
+                features = self._encode_split(data_loader)
                 if is_main_process():
                     print(f"Cached frozen image features of the {split} split: {cache.save(key, features)}")
                 synchronize()
@@ -77,3 +75,15 @@ class FrozenFeatureEvaluation:
                 print(f"Frozen image features of the {split} split read from the cache ({len(features)} images)")
             memo[digest] = features
         return memo[digest]
+
+    def _encode_split(self, data_loader):
+        """Encode the split without touching the random streams: a cache miss (an extra loader
+        pass, which draws a seed) must not change the rest of a run, so cold and warm caches
+        give the same numbers."""
+        rng_state = capture_rng_state()
+        try:
+            shard = shard_loader(data_loader)
+            encoded = encode_frozen_images(self.frozen_image_tower(), shard, self.precision, self.device)
+            return gather_interleaved(encoded)
+        finally:
+            restore_rng_state(rng_state)
