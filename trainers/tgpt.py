@@ -25,7 +25,6 @@ import clip
 from clip.layers import attention_heads
 from dassl.config import register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
-from dassl.metrics import compute_accuracy
 from dassl.utils import load_checkpoint
 
 from datasets.templates import IMAGENET_FAMILY
@@ -35,7 +34,6 @@ from trainers.common import (
     PromptedCLIP,
     build_text_plugin,
     checkpoint_file,
-    ensure_finite_loss,
     load_frozen_clip,
     load_module_state,
     normalize,
@@ -370,6 +368,7 @@ def load_tgpt_checkpoint(learner, path):
 @TRAINER_REGISTRY.register()
 class TGPT(PromptCLIPTrainer):
     cfg_node = "TGPT"
+    log_loss_terms = True
 
     def __init__(self, cfg):
         self.content_token_targets = None
@@ -419,18 +418,8 @@ class TGPT(PromptCLIPTrainer):
         rows = torch.tensor([self.content_rows[path] for path in impaths])
         return self.content_token_targets[rows].to(self.device)
 
-    def forward_backward(self, batch):
-        image, label = self.parse_batch_train(batch)
-        with self.precision.autocast():
-            logits, loss_terms = self.model(image, label, self.content_targets_of(batch["impath"]))
-            loss = self.compute_loss(logits, label, loss_terms)
-        ensure_finite_loss(loss, self.epoch, self.max_epoch, self.batch_idx, self.num_batches, self.precision.mode)
-        self._backward_and_step(loss)
-        summary = {"loss": loss.item(), "acc": compute_accuracy(logits, label)[0].item()}
-        summary.update({f"loss_{name}": term.item() for name, term in loss_terms.items()})
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return summary
+    def training_inputs(self, batch):
+        return (self.content_targets_of(batch["impath"]),)
 
     def model_inference(self, input):
         with self.precision.autocast():

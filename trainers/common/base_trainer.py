@@ -35,6 +35,7 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
     cfg_node = "COOP"
     model_name = "prompt_learner"
     ignored_checkpoint_prefixes = ()
+    log_loss_terms = False  # also log each extra loss term beside the total
 
     @classmethod
     def precision_mode(cls, cfg):
@@ -118,10 +119,14 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
             loss = loss + term.float().mean()
         return loss
 
+    def training_inputs(self, batch):
+        """Extra arguments of the model's training forward after (image, labels); none by default."""
+        return ()
+
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)
         with self.precision.autocast(), self.image_input(image) as (model, image):
-            logits, loss_terms = model(image, label)
+            logits, loss_terms = model(image, label, *self.training_inputs(batch))
             loss = self.compute_loss(logits, label, loss_terms)
         ensure_finite_loss(
             loss, self.epoch, self.max_epoch, self.batch_idx, self.num_batches,
@@ -129,6 +134,8 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
         )
         self._backward_and_step(loss)
         summary = {"loss": loss.item(), "acc": compute_accuracy(logits, label)[0].item()}
+        if self.log_loss_terms:
+            summary.update({f"loss_{name}": term.item() for name, term in loss_terms.items()})
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return summary
