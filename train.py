@@ -23,6 +23,7 @@ from dassl.config import (  # noqa: E402
     merge_from_list,
     set_value,
 )
+from dassl.config.validate import check_cfg_values  # noqa: E402
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.engine.distributed import RankOutput, init_distributed_from_env, is_main_process  # noqa: E402
@@ -116,6 +117,7 @@ def validate(cfg, args):
     if not cfg.DATASET.NAME:
         raise UsageError("No dataset: pass --dataset-config-file configs/datasets/<name>.yaml (or DATASET.NAME NAME)")
     DATASET_REGISTRY.get(cfg.DATASET.NAME)
+    check_cfg_values(cfg)
     if args.model_dir and not os.path.isdir(args.model_dir):
         raise UsageError(f"--model-dir {args.model_dir!r} does not exist")
     if args.load_epoch is not None and not args.eval_only:

@@ -8,6 +8,8 @@ import math
 
 import torch
 
+from ..config.checks import check_choice, check_int_at_least, invalid_value, is_int
+
 AVAILABLE_SCHEDULERS = ("single_step", "multi_step", "cosine")
 AVAILABLE_WARMUPS = ("constant", "linear")
 
@@ -84,20 +86,37 @@ class LinearWarmupScheduler(_BaseWarmupScheduler):
         return [lr * self.last_epoch / self.warmup_epoch for lr in self.base_lrs]
 
 
+def _step_epochs(stepsize):
+    """OPTIM.STEPSIZE as a list (a library caller may give a single int)."""
+    return list(stepsize) if isinstance(stepsize, (list, tuple)) else [stepsize]
+
+
+def _check_stepsize(stepsize):
+    epochs = _step_epochs(stepsize)
+    if not epochs or not all(is_int(e) for e in epochs):
+        raise invalid_value("OPTIM.STEPSIZE", stepsize, "a non-empty list of integer epochs for single_step / multi_step")
+
+
+def check_scheduler_cfg(optim_cfg):
+    """ConfigError on an OPTIM.* schedule value, before any model or data is built."""
+    name = optim_cfg.LR_SCHEDULER
+    check_choice("OPTIM.LR_SCHEDULER", name, AVAILABLE_SCHEDULERS)
+    check_choice("OPTIM.WARMUP_TYPE", optim_cfg.WARMUP_TYPE, AVAILABLE_WARMUPS)
+    check_int_at_least("OPTIM.MAX_ITER", optim_cfg.MAX_ITER, 0)
+    check_int_at_least("OPTIM.WARMUP_ITER", optim_cfg.WARMUP_ITER, 0)
+    if optim_cfg.MAX_ITER > 0 and name != "cosine":
+        raise invalid_value("OPTIM.LR_SCHEDULER", name, "cosine in iteration mode (OPTIM.MAX_ITER > 0)")
+    if name in ("single_step", "multi_step"):
+        _check_stepsize(optim_cfg.STEPSIZE)
+
+
 def _main_scheduler(optimizer, optim_cfg):
-    name, stepsize = optim_cfg.LR_SCHEDULER, optim_cfg.STEPSIZE
-    if name not in AVAILABLE_SCHEDULERS:
-        raise ValueError(f"Unknown OPTIM.LR_SCHEDULER {name!r}; supported: {list(AVAILABLE_SCHEDULERS)}")
+    name, epochs = optim_cfg.LR_SCHEDULER, _step_epochs(optim_cfg.STEPSIZE)
     if name == "single_step":
-        step = stepsize[-1] if isinstance(stepsize, (list, tuple)) else stepsize
-        if not isinstance(step, int):
-            raise TypeError(f"OPTIM.STEPSIZE for single_step must be an int, got {step!r}")
-        step = optim_cfg.MAX_EPOCH if step <= 0 else step
+        step = optim_cfg.MAX_EPOCH if epochs[-1] <= 0 else epochs[-1]
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=optim_cfg.GAMMA)
     if name == "multi_step":
-        if not isinstance(stepsize, (list, tuple)):
-            raise TypeError(f"OPTIM.STEPSIZE for multi_step must be a list of epochs, got {stepsize!r}")
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(stepsize), gamma=optim_cfg.GAMMA)
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=epochs, gamma=optim_cfg.GAMMA)
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=float(optim_cfg.MAX_EPOCH))
 
 
@@ -109,9 +128,8 @@ def build_lr_scheduler(optimizer, optim_cfg):
     warmup (hence the one-epoch offset of the cosine); otherwise it starts at
     WARMUP_EPOCH.
     """
+    check_scheduler_cfg(optim_cfg)
     if optim_cfg.MAX_ITER > 0:
-        if optim_cfg.LR_SCHEDULER != "cosine":
-            raise ValueError(f"Iteration mode (OPTIM.MAX_ITER > 0) supports only OPTIM.LR_SCHEDULER cosine, got {optim_cfg.LR_SCHEDULER!r}")
         return IterationCosineScheduler(
             optimizer, optim_cfg.MAX_ITER, optim_cfg.WARMUP_ITER, optim_cfg.WARMUP_TYPE, optim_cfg.WARMUP_CONS_LR
         )
@@ -122,9 +140,7 @@ def build_lr_scheduler(optimizer, optim_cfg):
         scheduler.last_epoch = optim_cfg.WARMUP_EPOCH
     if optim_cfg.WARMUP_TYPE == "constant":
         return ConstantWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_CONS_LR)
-    if optim_cfg.WARMUP_TYPE == "linear":
-        return LinearWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_MIN_LR)
-    raise ValueError(f"Unknown OPTIM.WARMUP_TYPE {optim_cfg.WARMUP_TYPE!r}; supported: {list(AVAILABLE_WARMUPS)}")
+    return LinearWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_MIN_LR)
 
 
 class IterationCosineScheduler:
@@ -136,8 +152,7 @@ class IterationCosineScheduler:
     """
 
     def __init__(self, optimizer, max_iter, warmup_iter=0, warmup_type="linear", cons_lr=1e-5):
-        if warmup_type not in AVAILABLE_WARMUPS:
-            raise ValueError(f"Unknown OPTIM.WARMUP_TYPE {warmup_type!r}; supported: {list(AVAILABLE_WARMUPS)}")
+        check_choice("OPTIM.WARMUP_TYPE", warmup_type, AVAILABLE_WARMUPS)
         self.optimizer = optimizer
         self.max_iter = max_iter
         self.warmup_iter = warmup_iter

@@ -4,6 +4,8 @@ import warnings
 import torch
 from torch import nn
 
+from ..config.checks import check_choice, check_number_at_least
+
 AVAILABLE_OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam", "adamw")
 
 
@@ -18,9 +20,8 @@ def _staged_param_groups(model, optim_cfg):
     if not new_layers:
         warnings.warn("OPTIM.STAGED_LR is True but OPTIM.NEW_LAYERS is empty: every layer gets the reduced LR")
     children = dict(model.named_children())
-    unknown = [name for name in new_layers if name not in children]
-    if unknown:
-        raise ValueError(f"OPTIM.NEW_LAYERS names {unknown}, which are not children of the model ({list(children)})")
+    for i, name in enumerate(new_layers):
+        check_choice(f"OPTIM.NEW_LAYERS[{i}]", name, tuple(children))
     base_params, new_params = [], []
     for name, module in children.items():
         (new_params if name in new_layers else base_params).extend(module.parameters())
@@ -30,11 +31,17 @@ def _staged_param_groups(model, optim_cfg):
     ]
 
 
+def check_optimizer_cfg(optim_cfg):
+    """ConfigError on an OPTIM.* value torch would reject only once the model is built."""
+    check_choice("OPTIM.NAME", optim_cfg.NAME, AVAILABLE_OPTIMIZERS)
+    check_number_at_least("OPTIM.LR", optim_cfg.LR, 0)
+    check_number_at_least("OPTIM.WEIGHT_DECAY", optim_cfg.WEIGHT_DECAY, 0)
+
+
 def build_optimizer(model, optim_cfg, param_groups=None):
     """Optimizer over `model` (module or iterable of parameters) or explicit `param_groups`."""
+    check_optimizer_cfg(optim_cfg)
     name = optim_cfg.NAME
-    if name not in AVAILABLE_OPTIMIZERS:
-        raise ValueError(f"Unknown OPTIM.NAME {name!r}; supported: {list(AVAILABLE_OPTIMIZERS)}")
     if param_groups is not None and optim_cfg.STAGED_LR:
         warnings.warn("OPTIM.STAGED_LR is ignored because explicit param_groups were given")
     if param_groups is None:

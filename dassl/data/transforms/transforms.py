@@ -15,6 +15,8 @@ from torchvision.transforms import (
     ToTensor,
 )
 
+from ...config.checks import check_choice, invalid_value, is_int
+
 INTERPOLATION_MODES = {
     "bilinear": InterpolationMode.BILINEAR,
     "bicubic": InterpolationMode.BICUBIC,
@@ -34,16 +36,26 @@ AVAILABLE_CHOICES = (
 )
 
 
-def _check_input_cfg(cfg, choices):
-    unknown = [c for c in choices if c not in AVAILABLE_CHOICES]
-    if unknown:
-        raise ValueError(f"Unknown INPUT.TRANSFORMS entries {unknown}; supported: {list(AVAILABLE_CHOICES)}")
-    if cfg.INPUT.INTERPOLATION not in INTERPOLATION_MODES:
-        raise ValueError(
-            f"INPUT.INTERPOLATION {cfg.INPUT.INTERPOLATION!r} is not supported; use one of {list(INTERPOLATION_MODES)}"
-        )
-    if len(cfg.INPUT.SIZE) != 2:
-        raise ValueError(f"INPUT.SIZE must be (height, width), got {cfg.INPUT.SIZE}")
+def _check_size(size):
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(is_int(s) and s > 0 for s in size):
+        raise invalid_value("INPUT.SIZE", size, "two positive integers (height, width), e.g. (224, 224)")
+
+
+def _check_blur_kernel(kernel):
+    """torchvision's GaussianBlur takes only odd positive sizes."""
+    if not is_int(kernel) or kernel <= 0 or kernel % 2 == 0:
+        raise invalid_value("INPUT.GB_K", kernel, "an odd positive integer (the gaussian_blur kernel size)")
+
+
+def check_input_cfg(cfg, choices=None):
+    """ConfigError on an INPUT.* value the pipeline cannot be built with (`choices` default INPUT.TRANSFORMS)."""
+    choices = cfg.INPUT.TRANSFORMS if choices is None else choices
+    for i, choice in enumerate(choices):
+        check_choice(f"INPUT.TRANSFORMS[{i}]", choice, AVAILABLE_CHOICES)
+    check_choice("INPUT.INTERPOLATION", cfg.INPUT.INTERPOLATION, tuple(INTERPOLATION_MODES))
+    _check_size(cfg.INPUT.SIZE)
+    if "gaussian_blur" in choices:
+        _check_blur_kernel(cfg.INPUT.GB_K)
 
 
 def build_transform(cfg, is_train=True, choices=None):
@@ -52,7 +64,7 @@ def build_transform(cfg, is_train=True, choices=None):
         print("Note: no transform is applied!")
         return None
     choices = list(cfg.INPUT.TRANSFORMS if choices is None else choices)
-    _check_input_cfg(cfg, choices)
+    check_input_cfg(cfg, choices)
     normalize = Normalize(mean=cfg.INPUT.PIXEL_MEAN, std=cfg.INPUT.PIXEL_STD)
     interpolation = INTERPOLATION_MODES[cfg.INPUT.INTERPOLATION]
     build = _train_steps if is_train else _test_steps
