@@ -23,8 +23,8 @@ setup(
     package_data={"clip": ["*.txt.gz", "pretrained/*", "data/*"], "dassl": ["data/*"]},
     include_package_data=True,
     install_requires=[
-        "torch>=2.1",
-        "torchvision>=0.16",
+        "torch>=2.4",
+        "torchvision>=0.19",
         "numpy",
         "pillow",
         "yacs",

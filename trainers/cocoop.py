@@ -4,16 +4,18 @@ gets its own prompts for all classes.
 
 Config node TRAINER.COCOOP: N_CTX, CTX_INIT, PREC, TEXT_CHUNK. The text
 features of a whole batch (B x n_cls prompts) go through the text tower in
-batched passes of at most TEXT_CHUNK sequences (equal to upstream's per-image
-loop); the chunking bounds the transient memory of evaluation, while training
-keeps every chunk's activations for the backward pass.
+batched passes (equal to upstream's per-image loop). TEXT_CHUNK 0 (default)
+sizes the evaluation passes to the free memory of the device (100 x 1000
+prompts on ImageNet must fit, in as few passes as they can); training runs
+one pass, since it keeps every chunk's activations for the backward pass
+anyway. TEXT_CHUNK N > 0 fixes at most N sequences per pass.
 """
 from collections import OrderedDict
 
 from torch import nn
 from yacs.config import CfgNode as CN
 
-from dassl.config import register_cfg_extension
+from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 
 from trainers.common import PromptCLIPTrainer, PromptedCLIP, PromptLearner, normalize
@@ -25,7 +27,7 @@ def add_cocoop_cfg(cfg):
     cfg.TRAINER.COCOOP.N_CTX = 16
     cfg.TRAINER.COCOOP.CTX_INIT = ""
     cfg.TRAINER.COCOOP.PREC = "fp16"
-    cfg.TRAINER.COCOOP.TEXT_CHUNK = 4096
+    cfg.TRAINER.COCOOP.TEXT_CHUNK = 0
 
 
 register_cfg_extension(add_cocoop_cfg)
@@ -79,8 +81,10 @@ class CoCoOp(PromptCLIPTrainer):
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         if cfg.TRAINER.COCOOP.TEXT_CHUNK < 0:
-            raise ValueError(
-                f"TRAINER.COCOOP.TEXT_CHUNK must be >= 0 (0 = one pass), got {cfg.TRAINER.COCOOP.TEXT_CHUNK}"
+            raise ConfigError(
+                "TRAINER.COCOOP.TEXT_CHUNK must be >= 0 (0 = text passes sized to the free memory, "
+                f"N = at most N prompt sequences per pass), got {cfg.TRAINER.COCOOP.TEXT_CHUNK}; "
+                "set it in the trainer config or with `TRAINER.COCOOP.TEXT_CHUNK 0` on the command line"
             )
 
     def build_custom_clip(self, cfg, classnames, clip_model):

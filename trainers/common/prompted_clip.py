@@ -21,6 +21,10 @@ class PromptedCLIP(nn.Module):
     whether evaluation may serve the frozen image features from the feature
     cache; a subclass whose evaluation forward reaches the image tower only
     through `frozen_image_features` may say so.
+
+    `text_chunk` is the number of prompt sequences per text-tower pass: N > 0
+    at most N, 0 (default) sized to the free memory of the prompts' device
+    (trainers.common.text_encoding.text_chunk_size).
     """
 
     eval_image_input = EVAL_INPUT_IMAGES
