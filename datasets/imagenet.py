@@ -21,7 +21,12 @@ def wnid_classes(folders, classnames, source):
 
 @DATASET_REGISTRY.register()
 class ImageNet(SplitJsonDataset):
-    """imagenet/images/{train,val}/<wnid>/*.JPEG + classnames.txt; the official val set is test (and val)."""
+    """imagenet/images/{train,val}/<wnid>/*.JPEG + classnames.txt; the official val set is test.
+
+    There is no val list: val is the test list (upstream CoOp), or with
+    DATASET.VAL_FROM_TRAIN N (TGP-T's configs) max(K, N) per class held out
+    from the train images outside the K-shot sample.
+    """
 
     dataset_dir = "imagenet"
     image_dir = "images"

@@ -9,7 +9,9 @@ classes. The prompts are supervised as tokens through CLIP's tied vocabulary
 a linear head over rownorm([image feature; text feature]) classifies.
 
 Config node TRAINER.TGPT: PREC (fp32 | amp | bf16), N_Q_CATEGORY, N_Q_CONTENT,
-CTX_INIT, CONTENT_LOSS, INSERT_CLS, LABEL_SMOOTHING, WISEFT_RATIO.
+CTX_INIT, CONTENT_LOSS, INSERT_CLS, LABEL_SMOOTHING, WISEFT_RATIO. The model is
+selected on val, never on test: the configs set DATASET.VAL_FROM_TRAIN 8, so a
+split without a val list (ImageNet) validates on held-out training images.
 """
 import json
 import math
@@ -23,7 +25,7 @@ from yacs.config import CfgNode as CN
 
 import clip
 from clip.layers import attention_heads
-from dassl.config import register_cfg_extension
+from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 from dassl.utils import load_checkpoint
 
@@ -84,6 +86,16 @@ def check_tgpt_cfg(node):
         raise ValueError(f"TRAINER.TGPT.LABEL_SMOOTHING must lie in [0, 1), got {node.LABEL_SMOOTHING}")
     if not 0.0 <= node.WISEFT_RATIO <= 1.0:
         raise ValueError(f"TRAINER.TGPT.WISEFT_RATIO must lie in [0, 1], got {node.WISEFT_RATIO}")
+
+
+def check_val_set(cfg, dataset):
+    """TGP-T selects its model on val, never on test: refuse a val list that is the test list (spec 2.5)."""
+    selects = not cfg.TEST.NO_TEST and cfg.TEST.FINAL_MODEL == "best_val"
+    if selects and (not dataset.val or dataset.val is dataset.test):
+        raise ConfigError(
+            f"TGP-T selects its model on val, but {cfg.DATASET.NAME} has no val split and would validate on the "
+            "test set; set DATASET.VAL_FROM_TRAIN 8 (as the TGPT configs do) to validate on held-out training images"
+        )
 
 
 class TGPTPrecision(Precision):
@@ -402,7 +414,8 @@ class TGPT(PromptCLIPTrainer):
         self.scaler = self.precision.make_grad_scaler()
 
     def before_train(self):
-        """Read the training images' descriptions first: a missing one stops the run before it starts."""
+        """Check the val set, then read the training images' descriptions: a problem stops the run before it starts."""
+        check_val_set(self.cfg, self.dm.dataset)
         if self.cfg.TRAINER.TGPT.CONTENT_LOSS:
             train_x = self.dm.dataset.train_x
             descriptions = image_descriptions(

@@ -31,6 +31,13 @@ from .precision import Precision, check_precision, ensure_finite_loss
 from .text_plugins import build_text_plugin
 
 
+def apply_plugin_replica_updates(wrapper, inputs, output):
+    """Forward hook of the nn.DataParallel wrapper: the plug-in's state writes, posted by replicas, reach the model."""
+    plugin = wrapper.module.text_plugin
+    if plugin is not None:
+        plugin.apply_replica_updates(wrapper.device_ids)
+
+
 class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
     cfg_node = "COOP"
     model_name = "prompt_learner"
@@ -108,6 +115,7 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
         elif self.device.type == "cuda" and torch.cuda.device_count() > 1:
             print(f"Multiple GPUs detected (n_gpus={torch.cuda.device_count()}), use all of them!")
             self.model = nn.DataParallel(model)
+            self.model.register_forward_hook(apply_plugin_replica_updates)
 
     def _register_trainable(self, name, module):
         self.register_model(name, module, *self.build_optimizer_and_scheduler(name, module))

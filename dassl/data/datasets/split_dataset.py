@@ -15,7 +15,11 @@ Departures from upstream, on purpose:
 - image existence is checked with one directory listing per folder;
 - fallback splits use a private generator with a fixed seed and sorted file
   listings, so they do not depend on the run seed or on ``os.listdir`` order,
-  and they do not shift the global ``random`` stream the few-shot sample uses.
+  and they do not shift the global ``random`` stream the few-shot sample uses;
+- a split without a val list (ImageNet) validates on its test list, as
+  upstream, unless ``DATASET.VAL_FROM_TRAIN N`` asks for a val set held out
+  from the training images the few-shot sample left (TGP-T's rule), cached
+  beside the few-shot sample.
 """
 import json
 import math
@@ -24,6 +28,7 @@ import random
 import tempfile
 from collections import defaultdict
 
+from ...config import ConfigError, register_cfg_extension
 from ...utils.errors import InputError
 from .base_dataset import DatasetBase, Datum
 
@@ -32,6 +37,17 @@ FALLBACK_SPLIT_SEED = 1
 FEWSHOT_DIR = "split_fewshot"
 CAPTION_FILES = ("captions.txt", "descriptions.txt")
 SUBSAMPLE_CHOICES = ("all", "base", "new")
+
+
+@register_cfg_extension
+def add_val_from_train_key(cfg):
+    """``DATASET.VAL_FROM_TRAIN``: 0 validates a split without a val list on its test list (upstream).
+
+    N >= 1 validates it on max(K, N) images per class held out from the
+    training images outside the K-shot sample instead. Splits with a val list
+    ignore it.
+    """
+    cfg.DATASET.VAL_FROM_TRAIN = 0
 
 
 class DatasetProblem(InputError):
@@ -281,6 +297,33 @@ def fewshot_cache_path(dataset_dir, num_shots, seed):
     return os.path.join(dataset_dir, FEWSHOT_DIR, f"shot_{num_shots}-seed_{seed}.json")
 
 
+def held_out_val_cache_path(dataset_dir, num_shots, seed, per_class):
+    """``<dataset_dir>/split_fewshot/shot_{K}-seed_{S}-val_{M}.json``, beside the few-shot sample it leaves out."""
+    return os.path.join(dataset_dir, FEWSHOT_DIR, f"shot_{num_shots}-seed_{seed}-val_{per_class}.json")
+
+
+def held_out_rng(seed):
+    """The held-out val's generator: fixed by the run seed, yet a stream apart from the few-shot sample's."""
+    return random.Random(f"held-out val, seed {seed}")
+
+
+def sample_per_class(items, count, rng):
+    """``count`` items per label drawn with ``rng`` (all of a smaller class), labels in order of first appearance."""
+    sample = []
+    for group in DatasetBase.split_dataset_by_label(items).values():
+        sample.extend(rng.sample(group, count) if len(group) >= count else group)
+    return sample
+
+
+def check_disjoint(val, train, source):
+    """Raise when a cached held-out val names images of the current few-shot train sample."""
+    trained = {item.impath for item in train}
+    shared = [item.impath for item in val if item.impath in trained]
+    if shared:
+        raise SplitFileError(f"{source} holds {len(shared)} image(s) of the few-shot train sample (e.g. {shared[0]}), "
+                             "so it was drawn for another sample; delete it to draw it again")
+
+
 def classes_short_of(items, num_shots):
     """Class names that have fewer than ``num_shots`` items, in label order."""
     counts = defaultdict(int)
@@ -346,12 +389,18 @@ class SplitJsonDataset(DatasetBase):
 
     def __init__(self, cfg):
         self.locate(cfg)
+        val_per_class = self.held_out_val_size(cfg)
         train, val, test = self.load_split()
         if self.test_only:
             super().__init__(train_x=test, test=test)
             return
-        train, val = self.sample_few_shot(train, val, cfg.DATASET.NUM_SHOTS, cfg.SEED)
-        train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
+        sampled, val = self.sample_few_shot(train, val, cfg.DATASET.NUM_SHOTS, cfg.SEED)
+        if val_per_class:
+            val = self.held_out_val(train, sampled, cfg.DATASET.NUM_SHOTS, cfg.SEED, val_per_class)
+        elif val is None and cfg.TEST.FINAL_MODEL == "best_val":
+            print(f"Warning: {type(self).__name__} has no val split, so best_val selects on the test set "
+                  "(as upstream CoOp); DATASET.VAL_FROM_TRAIN 8 validates on held-out training images instead")
+        train, val, test = subsample_classes(sampled, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
         super().__init__(train_x=train, val=test if val is None else val, test=test)
 
     @classmethod
@@ -479,6 +528,45 @@ class SplitJsonDataset(DatasetBase):
         write_split({"train": train, "val": val}, cache, self.dataset_dir)
         print(f"Saved the few-shot data to {cache}")
         return train, val
+
+    def held_out_val_size(self, cfg):
+        """Val images per class held out from train: max(K, DATASET.VAL_FROM_TRAIN), or 0 for none.
+
+        Only a split without a val list holds any out. Checked before the
+        split is read, so a setting that cannot work stops the run at once.
+        """
+        minimum, num_shots = cfg.DATASET.VAL_FROM_TRAIN, cfg.DATASET.NUM_SHOTS
+        if minimum < 0:
+            raise ConfigError(f"DATASET.VAL_FROM_TRAIN must be >= 0 images per class, got {minimum} "
+                              "(0 keeps the test list as val for a split without one)")
+        if minimum == 0 or self.test_only or "val" in self.split_keys:
+            return 0
+        if num_shots < 1:
+            raise ConfigError(f"DATASET.VAL_FROM_TRAIN {minimum} holds val images out of the few-shot train sample, "
+                              f"but DATASET.NUM_SHOTS is {num_shots}, so every training image is trained on; set "
+                              "DATASET.NUM_SHOTS >= 1, or DATASET.VAL_FROM_TRAIN 0 to validate on the test list")
+        return max(num_shots, minimum)
+
+    def held_out_val(self, train, sampled, num_shots, seed, per_class):
+        """``per_class`` images per class of ``train`` outside the few-shot ``sampled``, drawn with the seed; cached.
+
+        The cache holds every class, so base and new runs share it as they
+        share the few-shot sample.
+        """
+        cache = held_out_val_cache_path(self.dataset_dir, num_shots, seed, per_class)
+        if os.path.isfile(cache):
+            print(f"Loading the held-out val data from {cache}")
+            val = read_split(cache, self.dataset_dir, ("val",), self.folder_index)["val"]
+            check_disjoint(val, sampled, cache)
+            return val
+        trained = {item.impath for item in sampled}
+        val = sample_per_class([item for item in train if item.impath not in trained], per_class, held_out_rng(seed))
+        if not val:
+            raise DatasetProblem(f"{type(self).__name__}: the {num_shots}-shot sample takes every training image, "
+                                 "none is left to validate on; lower DATASET.NUM_SHOTS or set DATASET.VAL_FROM_TRAIN 0")
+        write_split({"val": val}, cache, self.dataset_dir)
+        print(f"Saved the held-out val data ({per_class} per class) to {cache}")
+        return val
 
     # ---- inspection
 
