@@ -1,5 +1,12 @@
 """CLIP for prompt learning: OpenAI-compatible model, loader, tokenizer, preprocessing and hooks."""
-from .loader import available_models, load, load_clip_to_cpu, register_local_model
+from .loader import (
+    available_models,
+    backbone_checkpoint_source,
+    check_checkpoint_source,
+    load,
+    load_clip_to_cpu,
+    register_local_model,
+)
 from .model import CLIP, build_model
 from .tokenizer import tokenize
 from .transform import CLIP_MEAN, CLIP_STD, build_preprocess
@@ -11,8 +18,10 @@ __all__ = [
     "CLIP_STD",
     "VisualOutput",
     "available_models",
+    "backbone_checkpoint_source",
     "build_model",
     "build_preprocess",
+    "check_checkpoint_source",
     "load",
     "load_clip_to_cpu",
     "register_local_model",

@@ -140,6 +140,18 @@ def checkpoint_path(name_or_path, download_root=None):
     name_or_path = os.fspath(name_or_path)
     if name_or_path in _MODELS:
         return _openai_checkpoint(name_or_path, download_root)
+    return _existing_checkpoint(name_or_path)
+
+
+def check_checkpoint_source(name_or_path):
+    """Raise now what `checkpoint_path` would raise for a local name or file that is not there,
+    reading and downloading nothing (an OpenAI name passes: its file is fetched when loaded)."""
+    name_or_path = os.fspath(name_or_path)
+    if name_or_path not in _MODELS:
+        _existing_checkpoint(name_or_path)
+
+
+def _existing_checkpoint(name_or_path):
     if name_or_path in _LOCAL_MODELS:
         return _local_checkpoint(name_or_path)
     path = Path(os.path.expanduser(name_or_path))
@@ -196,14 +208,17 @@ def load(name_or_path, device="cpu", jit=False, download_root=None):
     return model, build_preprocess(model.visual.input_resolution)
 
 
+def backbone_checkpoint_source(backbone):
+    """The checkpoint a MODEL.BACKBONE node names: PATH (which must exist) if set, else NAME."""
+    path = getattr(backbone, "PATH", "") or ""
+    if not path:
+        return backbone.NAME
+    checkpoint = Path(os.path.expanduser(path))
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"MODEL.BACKBONE.PATH points to a missing file: {path}")
+    return checkpoint
+
+
 def load_clip_to_cpu(cfg):
     """CLIP for ``cfg.MODEL.BACKBONE`` (PATH if set, else NAME) on CPU, fp16 weights, eval mode."""
-    backbone = cfg.MODEL.BACKBONE
-    path = getattr(backbone, "PATH", "") or ""
-    if path:
-        if not Path(os.path.expanduser(path)).is_file():
-            raise FileNotFoundError(f"MODEL.BACKBONE.PATH points to a missing file: {path}")
-        checkpoint = Path(os.path.expanduser(path))
-    else:
-        checkpoint = checkpoint_path(backbone.NAME)
-    return build_model(read_state_dict(checkpoint))
+    return build_model(read_state_dict(checkpoint_path(backbone_checkpoint_source(cfg.MODEL.BACKBONE))))

@@ -16,6 +16,7 @@ import torch
 import clip.loader
 import train
 from dassl.config import ConfigError
+from dassl.engine.simple_trainer import SimpleTrainer
 from dassl.data.datasets.split_dataset import DatasetNotFoundError, MissingImagesError, SplitFileError
 from dassl.utils import is_run_done
 from dassl.utils.errors import (
@@ -426,6 +427,24 @@ def test_clip_weights_missing_or_corrupt(clip_assets, tmp_path, monkeypatch):
         "delete it and download or build it again$"
     )):
         run_coop(clip_assets, tmp_path / "c", clip_path=corrupt)
+
+
+@pytest.mark.parametrize("opts, clip_path, message", [
+    (["MODEL.BACKBONE.NAME", "ViT-B/17"], "", r"unknown CLIP model 'ViT-B/17' .*Did you mean 'ViT-B/16'\?"),
+    ([], "nowhere.pt", r"MODEL.BACKBONE.PATH points to a missing file: .*nowhere.pt$"),
+])
+def test_missing_backbone_fails_before_the_dataset_is_read(clip_assets, tmp_path, monkeypatch, opts, clip_path, message):
+    def no_dataset(self):
+        raise AssertionError("the dataset was read before the backbone was checked")
+
+    monkeypatch.setattr(SimpleTrainer, "build_data_loader", no_dataset)
+    clip_path = tmp_path / clip_path if clip_path else clip_path
+    with pytest.raises(BackboneLoadError, match=r"^Cannot load the CLIP backbone \(MODEL.BACKBONE.NAME / PATH\): " + message):
+        run_coop(clip_assets, tmp_path / "out", opts=opts, clip_path=clip_path)
+    argv = coop_argv(clip_assets, tmp_path / "zs", opts=opts, clip_path=clip_path)
+    argv[argv.index("CoOp")] = "ZeroshotCLIP"
+    with pytest.raises(BackboneLoadError, match=message):
+        train.main(["--import", "trainers.zsclip", "--eval-only", *argv], plugin_folders=())
 
 
 # ---------------------------------------------------------------- what the user sees

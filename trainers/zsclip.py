@@ -11,6 +11,7 @@ from dassl.engine import TRAINER_REGISTRY, TrainerX
 
 from datasets.templates import IMAGENET_TEMPLATES_SELECT, get_template
 from trainers.common import Precision, check_precision, frozen_text_features, load_frozen_clip, normalize
+from trainers.common.backbone import check_backbone
 from trainers.common.frozen_eval import EVAL_INPUT_FEATURES, FrozenFeatureEvaluation, ServedImageFeatures
 
 
@@ -18,6 +19,7 @@ from trainers.common.frozen_eval import EVAL_INPUT_FEATURES, FrozenFeatureEvalua
 class ZeroshotCLIP(FrozenFeatureEvaluation, TrainerX):
     def check_cfg(self, cfg):
         check_precision(cfg.TRAINER.COOP.PREC, "TRAINER.COOP.PREC")
+        check_backbone(cfg)
 
     def prompt_templates(self, cfg):
         """The templates whose (averaged) text features classify."""

@@ -1,4 +1,6 @@
 """Loading the frozen CLIP backbone once per run, in the run's precision."""
+import contextlib
+
 import clip
 
 from dassl.config import ConfigError, register_cfg_extension
@@ -11,14 +13,27 @@ def add_text_checkpointing_cfg(cfg):
     cfg.TRAIN.TEXT_CHECKPOINTING = False
 
 
+@contextlib.contextmanager
+def backbone_errors():
+    """The loader's errors as one BackboneLoadError that names the config keys."""
+    try:
+        yield
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        raise BackboneLoadError(f"Cannot load the CLIP backbone (MODEL.BACKBONE.NAME / PATH): {error}") from error
+
+
+def check_backbone(cfg):
+    """A checkpoint that is not there fails at config check, before the dataset is read (nothing is loaded)."""
+    with backbone_errors():
+        clip.check_checkpoint_source(clip.backbone_checkpoint_source(cfg.MODEL.BACKBONE))
+
+
 def load_frozen_clip(cfg, precision):
     """CLIP from MODEL.BACKBONE.{NAME,PATH}, cast for `precision`, all parameters frozen."""
     backbone = cfg.MODEL.BACKBONE
     print(f"Loading CLIP (backbone: {backbone.NAME}{', from ' + backbone.PATH if backbone.PATH else ''})")
-    try:
+    with backbone_errors():
         clip_model = clip.load_clip_to_cpu(cfg)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        raise BackboneLoadError(f"Cannot load the CLIP backbone (MODEL.BACKBONE.NAME / PATH): {error}") from error
     resolution = clip_model.visual.input_resolution
     if cfg.INPUT.SIZE[0] != resolution or cfg.INPUT.SIZE[1] != resolution:
         raise ConfigError(

@@ -23,7 +23,7 @@ from dassl.engine.distributed import is_distributed, wrap_for_training
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 
-from .backbone import load_frozen_clip
+from .backbone import check_backbone, load_frozen_clip
 from .cached_views import CachedViewTraining
 from .checkpoint import checkpoint_file, load_module_checkpoint
 from .frozen_eval import FrozenFeatureEvaluation, ServedImageFeatures
@@ -50,6 +50,7 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
 
     def check_cfg(self, cfg):
         check_precision(self.precision_mode(cfg), f"TRAINER.{self.cfg_node}.PREC")
+        check_backbone(cfg)
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         """Return the method's PromptedCLIP for these classes."""
