@@ -66,6 +66,7 @@ BACKBONES = {
                  transformer_width=64, transformer_layers=2),
 }
 TRAINERS = ("ZeroshotCLIP", "CoOp", "KgCoOp", "CoCoOp", "TextRefiner", "VPT", "VLP", "DPT", "TGPT")
+CACHED_VIEW_TRAINERS = ("CoOp", "KgCoOp", "CoCoOp")  # TRAIN.CACHED_VIEWS applies to them
 PAPER_BATCH = {"CoCoOp": 1, "TGPT": 8}  # the configs' TRAIN_X batch; 32 for the others
 TEMPLATE = "a photo of a {}."
 VISUAL_PROMPTS, CPN, KEY_TOKENS, AUX_WEIGHT = 10, 10, 10, 0.3  # configs/trainers/DPT/vit_b16.yaml
@@ -98,10 +99,23 @@ class PerImageCoCoOpCLIP(CoCoOpCLIP):
 
 
 def full_length_text(clip_model):
-    """The baseline text tower: every prompt runs all 77 positions (no EOT cut)."""
-    clip_model.encode_text_from_embeddings = functools.partial(
-        CLIP.encode_text_from_embeddings, clip_model, truncate=False
-    )
+    """The baseline text tower: every prompt runs all 77 positions, as upstream's prompts do.
+
+    The prompt learners hand over sequences already cut after the last EOT, so
+    the baseline pads them back with the padding token's embedding (what
+    upstream's tokenised prompts carry after EOT) and switches the cut off;
+    under the causal mask the features are the same, only the work differs.
+    """
+    padding_embedding = clip_model.token_embedding.weight[0]
+
+    def encode_full_length(embeddings, eot_indices, truncate=True):
+        batch, length, width = embeddings.shape
+        padding = padding_embedding.type(embeddings.dtype).expand(batch, clip_model.context_length - length, width)
+        return CLIP.encode_text_from_embeddings(
+            clip_model, torch.cat([embeddings, padding], dim=1), eot_indices, truncate=False
+        )
+
+    clip_model.encode_text_from_embeddings = encode_full_length
 
 
 class BenchZeroshotCLIP(ZeroshotCLIP):
@@ -160,7 +174,7 @@ def build_model(trainer, clip_model, classnames, baseline, precision):
         model.anchor_features = frozen_text_features(clip_model, TEMPLATE, classnames)
         return model
     learner = ConditionalPromptLearner(classnames, clip_model, n_ctx=4, ctx_init="a photo of a")
-    return (PerImageCoCoOpCLIP if baseline else CoCoOpCLIP)(clip_model, learner, text_chunk=4096)
+    return (PerImageCoCoOpCLIP if baseline else CoCoOpCLIP)(clip_model, learner)
 
 
 def synchronize(device):
@@ -214,11 +228,11 @@ def evaluation_scope(model, baseline):
 
 @contextlib.contextmanager
 def counting_text_sequences(clip_model):
-    """Yields a list that receives the number of sequences of every pass through the text transformer."""
-    counts = []
-    handle = clip_model.transformer.register_forward_pre_hook(lambda _, inputs: counts.append(inputs[0].shape[0]))
+    """Yields a list that receives (sequences, positions) of every pass through the text transformer."""
+    shapes = []
+    handle = clip_model.transformer.register_forward_pre_hook(lambda _, inputs: shapes.append(inputs[0].shape[:2]))
     try:
-        yield counts
+        yield shapes
     finally:
         handle.remove()
 
@@ -228,52 +242,84 @@ def trainer_precision(trainer, prec):
     return "fp32" if trainer == "TGPT" and prec == "fp16" else prec
 
 
+class BenchSetup:
+    """One implementation of one trainer, ready to run: its model and its training and evaluation steps."""
+
+    def __init__(self, trainer, args, n_classes, batch_size, baseline):
+        device, self.prec = args.device, trainer_precision(trainer, args.prec)
+        self.trainer, self.baseline, self.batch_size = trainer, baseline, batch_size
+        self.cached_views = getattr(args, "cached_views", False) and not baseline
+        self.precision = Precision(self.prec, device)
+        torch.manual_seed(0)
+        self.clip_model = build_clip(args.backbone, self.precision)
+        classnames = [f"class number {i}" for i in range(n_classes)]
+        self.model = build_model(trainer, self.clip_model, classnames, baseline, self.precision).to(device)
+        resolution = self.clip_model.visual.input_resolution
+        self.images = torch.randn(batch_size, 3, resolution, resolution, device=device)
+        self.labels = torch.randint(n_classes, (batch_size,), device=device)
+        self.extra = (torch.randint(1, 49000, (batch_size, 64), device=device),) if trainer == "TGPT" else ()
+        with torch.no_grad(), self.precision.autocast():
+            self.features = self.clip_model.visual(self.images.type(self.clip_model.dtype))
+        self.optimizer = None
+
+    @property
+    def trains(self):
+        return self.trainer != "ZeroshotCLIP"
+
+    def train_mode(self):
+        """Prompt modules in training mode, CLIP frozen in eval mode (as the trainers set them)."""
+        self.model.train()
+        self.clip_model.eval()
+        self.optimizer = torch.optim.SGD([p for p in self.model.parameters() if p.requires_grad], lr=1e-3)
+
+    def eval_mode(self):
+        if self.trains:
+            self.model.eval()
+
+    def train_step(self):
+        with self.precision.autocast(), self.served_training_features():
+            logits, terms = self.model(self.images, self.labels, *self.extra)
+            loss = F.cross_entropy(logits.float(), self.labels) + sum(t.float() for t in terms.values())
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+    def served_training_features(self):
+        """TRAIN.CACHED_VIEWS: a step reads cached frozen features of its views instead of running the image tower."""
+        if not self.cached_views:
+            return contextlib.nullcontext()
+        return self.model.serving_frozen_image_features(self.features)
+
+    @torch.no_grad()
+    def eval_step(self):
+        with self.precision.autocast():
+            features = None if self.baseline else self.features
+            return infer(self.model, served_input(self.model, self.images, features))
+
+    def evaluation_scope(self):
+        return evaluation_scope(self.model, self.baseline)
+
+
 def measure(trainer, args, n_classes, batch_size, baseline):
     """{train_ms_per_image, eval_ms_per_image, peak_mb, text_sequences_per_step, prec} of one implementation."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    device, prec = args.device, trainer_precision(trainer, args.prec)
-    precision = Precision(prec, device)
+    device = args.device
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    torch.manual_seed(0)
-    clip_model = build_clip(args.backbone, precision)
-    classnames = [f"class number {i}" for i in range(n_classes)]
-    model = build_model(trainer, clip_model, classnames, baseline, precision).to(device)
-    resolution = clip_model.visual.input_resolution
-    images = torch.randn(batch_size, 3, resolution, resolution, device=device)
-    labels = torch.randint(n_classes, (batch_size,), device=device)
-    extra = (torch.randint(1, 49000, (batch_size, 64), device=device),) if trainer == "TGPT" else ()
-
-    def train_step():
-        with precision.autocast():
-            logits, terms = model(images, labels, *extra)
-            loss = F.cross_entropy(logits.float(), labels) + sum(t.float() for t in terms.values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    @torch.no_grad()
-    def eval_step():
-        with precision.autocast():
-            return infer(model, served_input(model, images, None if baseline else features))
-
-    with torch.no_grad(), precision.autocast():
-        features = clip_model.visual(images.type(clip_model.dtype))
-    result = {"prec": prec}
-    if trainer != "ZeroshotCLIP":
-        model.eval()
-    with evaluation_scope(model, baseline):
-        result["eval_ms_per_image"] = 1e3 * timed(eval_step, device, args.steps, args.warmup) / batch_size
-    if trainer != "ZeroshotCLIP":
-        model.train()
-        clip_model.eval()
-        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-        result["train_ms_per_image"] = 1e3 * timed(train_step, device, args.steps, args.warmup) / batch_size
-        with counting_text_sequences(clip_model) as counts:
-            train_step()
-        result["text_sequences_per_step"] = sum(counts)
+    setup = BenchSetup(trainer, args, n_classes, batch_size, baseline)
+    result = {"prec": setup.prec}
+    setup.eval_mode()
+    with setup.evaluation_scope():
+        result["eval_ms_per_image"] = 1e3 * timed(setup.eval_step, device, args.steps, args.warmup) / batch_size
+    if setup.trains:
+        setup.train_mode()
+        result["train_ms_per_image"] = 1e3 * timed(setup.train_step, device, args.steps, args.warmup) / batch_size
+        with counting_text_sequences(setup.clip_model) as shapes:
+            setup.train_step()
+        result["text_sequences_per_step"] = sum(n for n, _ in shapes)
+        result["text_positions"] = max(length for _, length in shapes)
     result["peak_mb"] = peak_memory_mb(device)
     return result
 
@@ -352,7 +398,24 @@ def build_parser():
     parser.add_argument("--versus", choices=TRAINERS, default=None, help="compare --trainer with this one (fast only)")
     parser.add_argument("--isolate", action="store_true", help="each measurement in a fresh process (CPU peak RSS)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_cached_views_option(parser)
     return parser
+
+
+def add_cached_views_option(parser):
+    parser.add_argument(
+        "--cached-views", action="store_true",
+        help=f"the fast implementation trains on cached view features (TRAIN.CACHED_VIEWS; {', '.join(CACHED_VIEW_TRAINERS)})",
+    )
+
+
+def selected_trainers(args):
+    """--all: every trainer (those TRAIN.CACHED_VIEWS applies to, with --cached-views); else --trainer, checked."""
+    if args.cached_views and not args.all and args.trainer not in CACHED_VIEW_TRAINERS:
+        raise SystemExit(f"--cached-views applies to {', '.join(CACHED_VIEW_TRAINERS)}, not {args.trainer}")
+    if not args.all:
+        return (args.trainer,)
+    return CACHED_VIEW_TRAINERS if args.cached_views else TRAINERS
 
 
 def main(argv=None):
@@ -365,7 +428,8 @@ def main(argv=None):
     if args.versus:
         versus(args, args.batch_size or PAPER_BATCH.get(args.trainer, 32))
         return
-    configs = [(t, c) for c in (50, 500) for t in TRAINERS] if args.all else [(args.trainer, args.classes)]
+    classes = (50, 500) if args.all else (args.classes,)
+    configs = [(t, c) for c in classes for t in selected_trainers(args)]
     print_table(row(t, args, c, args.batch_size or PAPER_BATCH.get(t, 32)) for t, c in configs)
 
 
