@@ -170,6 +170,18 @@ def test_cli_prints_the_config_value_error_as_one_line(tmp_path, monkeypatch):
     assert exit_info.value.code == "train.py: error: " + CASES["optimizer name"][1]
 
 
+def test_global_batch_that_torchrun_cannot_split_fails_before_the_dataset(tmp_path, monkeypatch):
+    """WORLD_SIZE is set by torchrun before train.py starts, so the split is checked with the config."""
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ConfigError) as error:
+        train.main(bad_run_argv(tmp_path, ["DATALOADER.TRAIN_X.BATCH_SIZE", "32"]), plugin_folders=())
+    assert str(error.value) == (
+        "DATALOADER.TRAIN_X.BATCH_SIZE must be a multiple of the 3 torchrun processes (it is the global batch, "
+        "split over them); got 32." + fix("DATALOADER.TRAIN_X.BATCH_SIZE")
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def cfg_with(key, value):
     return set_value(get_cfg_default(), key, value)
 

@@ -10,6 +10,7 @@ which import `dassl.config`.
 from ..data.datasets.split_dataset import SUBSAMPLE_CHOICES
 from ..data.samplers import AVAILABLE_SAMPLERS
 from ..data.transforms import check_input_cfg
+from ..engine.distributed import check_global_batch, requested_world_size
 from ..evaluation import EVALUATOR_REGISTRY
 from ..optim import check_optimizer_cfg, check_scheduler_cfg
 from .checks import check_choice, check_int_at_least
@@ -43,6 +44,7 @@ def check_cfg_values(cfg):
     check_input_cfg(cfg)
     check_choice("DATASET.SUBSAMPLE_CLASSES", cfg.DATASET.SUBSAMPLE_CLASSES, SUBSAMPLE_CHOICES)
     _check_dataloader(cfg.DATALOADER)
+    check_global_batch(cfg.DATALOADER.TRAIN_X.BATCH_SIZE, requested_world_size())
     check_optimizer_cfg(cfg.OPTIM)
     check_scheduler_cfg(cfg.OPTIM)
     _check_train_loop(cfg)

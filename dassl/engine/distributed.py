@@ -16,13 +16,15 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
 
+from dassl.config.checks import invalid_value
+
 
 def init_distributed_from_env():
     """Join the process group torchrun describes (WORLD_SIZE > 1); returns whether it did.
 
     NCCL on CUDA (one GPU per rank, LOCAL_RANK), gloo on CPU.
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_distributed():
+    if requested_world_size() <= 1 or is_distributed():
         return is_distributed()
     use_cuda = torch.cuda.is_available()
     if use_cuda:
@@ -52,15 +54,25 @@ def synchronize():
         dist.barrier()
 
 
+def requested_world_size():
+    """The number of processes torchrun starts (WORLD_SIZE), known before the process group is joined."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def check_global_batch(global_batch_size, n_processes):
+    """The global batch must split evenly over the processes (train.py checks it at config time)."""
+    if global_batch_size % n_processes:
+        raise invalid_value(
+            "DATALOADER.TRAIN_X.BATCH_SIZE",
+            global_batch_size,
+            f"a multiple of the {n_processes} torchrun processes (it is the global batch, split over them)",
+        )
+
+
 def local_batch_size(global_batch_size):
     """This rank's share of the global batch."""
-    n = world_size()
-    if global_batch_size % n:
-        raise ValueError(
-            f"DATALOADER.TRAIN_X.BATCH_SIZE {global_batch_size} is the global batch and must be divisible by the "
-            f"{n} processes; pick a multiple of {n}"
-        )
-    return global_batch_size // n
+    check_global_batch(global_batch_size, world_size())
+    return global_batch_size // world_size()
 
 
 class _EpochAdvancingSampler(DistributedSampler):
