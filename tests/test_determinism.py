@@ -4,14 +4,19 @@ after epoch 1 of 2 and resumed ends exactly where an uninterrupted run does.
 CoOp trains for real (tiny CLIP via MODEL.BACKBONE.PATH, colour image folder,
 fp32, random crops and flips, shuffled batches) through `train.main`.
 """
-import re
 
 import pytest
 import torch
 
 import train
 from dassl.utils import is_run_done
-from tests.helpers.trainer_runs import base2new_argv, write_colour_images, write_tiny_clip_checkpoint
+from tests.helpers.trainer_runs import (
+    base2new_argv,
+    killed_after,
+    logged_epoch_numbers,
+    write_colour_images,
+    write_tiny_clip_checkpoint,
+)
 
 RUN_OPTS = [
     "TRAINER.COOP.PREC", "fp32", "TRAINER.COOP.N_CTX", "4", "TRAINER.COOP.CTX_INIT", "",
@@ -35,10 +40,8 @@ def run_coop(assets, out):
 
 def logged_numbers(out):
     """The epoch lines (loss, acc, lr; times and eta removed) and the result block of log.txt."""
-    lines = (out / "log.txt").read_text().splitlines()
-    epochs = [re.sub(r" (time|data) \S+ \(\S+\)| eta \S+", "", line) for line in lines if line.startswith("epoch [")]
-    results = [line for line in lines if line.startswith("* ")]
-    return epochs, results
+    log = (out / "log.txt").read_text()
+    return logged_epoch_numbers(log), [line for line in log.splitlines() if line.startswith("* ")]
 
 
 def final_context(out):
@@ -62,24 +65,15 @@ def test_two_seeded_runs_log_identical_numbers(assets, reference, tmp_path):
     assert torch.equal(final_context(tmp_path / "again"), final_context(ref_out))
 
 
-def test_run_killed_after_epoch_one_resumes_to_the_uninterrupted_result(assets, reference, tmp_path, monkeypatch):
+def test_run_killed_after_epoch_one_resumes_to_the_uninterrupted_result(assets, reference, tmp_path):
     from trainers.coop import CoOp
 
     ref_out, ref_results = reference
     out = tmp_path / "killed"
-    finish_epoch = CoOp.after_epoch
-
-    def killed_after_first_epoch(self):
-        finish_epoch(self)
-        if self.epoch == 0:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(CoOp, "after_epoch", killed_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after(CoOp, "after_epoch", lambda trainer: trainer.epoch == 0), pytest.raises(KeyboardInterrupt):
         run_coop(assets, out)
     assert not is_run_done(out)
     assert (out / "prompt_learner" / "checkpoint").read_text() == "model.pth.tar-1\n"
-    monkeypatch.setattr(CoOp, "after_epoch", finish_epoch)
 
     results = run_coop(assets, out)
 

@@ -9,7 +9,8 @@ from dassl.config import get_cfg_default
 from dassl.optim import build_optimizer
 from dassl.utils import is_run_done
 from tests.helpers.toy_dataset import ToyTrainer
-from tests.test_train_end_to_end import DATASET_YAML, run
+from tests.helpers.trainer_runs import killed_after, write_toy_run_folder
+from tests.helpers.trainer_runs import run_toy_training as run
 
 TRAINER_YAML = """
 INPUT:
@@ -36,11 +37,7 @@ TRAIN:
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    base = tmp_path_factory.mktemp("toy_iter")
-    (base / "data").mkdir()
-    (base / "toy.yaml").write_text(DATASET_YAML)
-    (base / "trainer.yaml").write_text(TRAINER_YAML)
-    return base
+    return write_toy_run_folder(tmp_path_factory.mktemp("toy_iter"), TRAINER_YAML)
 
 
 def spec_lr(k, base_lr, max_iter, warmup_iter):
@@ -96,18 +93,10 @@ def test_iteration_log_lines_checkpoints_and_adam_eps(reference_run):
 def test_run_killed_at_a_checkpoint_resumes_to_the_same_weights(toy, reference_run, monkeypatch):
     ref_out, ref_results = reference_run
     out = toy / "killed"
-    original = ToyTrainer.after_iteration
-
-    def crash_after_iteration_five(self):
-        original(self)
-        if self.iteration == 5:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(ToyTrainer, "after_iteration", crash_after_iteration_five)
-    with pytest.raises(KeyboardInterrupt):
-        run(toy, out)
+    with killed_after(ToyTrainer, "after_iteration", lambda trainer: trainer.iteration == 5):
+        with pytest.raises(KeyboardInterrupt):
+            run(toy, out)
     assert (out / "classifier" / "checkpoint").read_text() == "model.pth.tar-5\n" and not is_run_done(out)
-    monkeypatch.setattr(ToyTrainer, "after_iteration", original)
     lrs = record_step_lrs(monkeypatch)
 
     results = run(toy, out)

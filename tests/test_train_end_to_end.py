@@ -13,8 +13,9 @@ from dassl.config import ConfigError
 from dassl.utils import is_run_done
 from dassl.utils.registry import RegistryKeyError
 from tests.helpers.toy_dataset import ToyTrainer
+from tests.helpers.trainer_runs import killed_after, logged_epoch_numbers, write_toy_run_folder
+from tests.helpers.trainer_runs import run_toy_training as run
 
-DATASET_YAML = "DATASET:\n  NAME: ToyDataset\n"
 TRAINER_YAML = """
 INPUT:
   SIZE: (8, 8)
@@ -41,27 +42,7 @@ TRAIN:
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    base = tmp_path_factory.mktemp("toy")
-    (base / "data").mkdir()
-    (base / "toy.yaml").write_text(DATASET_YAML)
-    (base / "trainer.yaml").write_text(TRAINER_YAML)
-    return base
-
-
-
-def run(toy, out, *extra):
-    argv = [
-        "--root", str(toy / "data"), "--output-dir", str(out), "--seed", "0", "--trainer", "ToyTrainer",
-        "--dataset-config-file", str(toy / "toy.yaml"), "--config-file", str(toy / "trainer.yaml"),
-        "--import", "tests.helpers.toy_dataset", *extra,
-    ]
-    return train.main(argv, plugin_folders=())
-
-
-def training_numbers(log_text):
-    """The log lines' epoch/batch/loss/acc/lr fields (timings removed)."""
-    lines = [line for line in log_text.splitlines() if line.startswith("epoch [")]
-    return [re.sub(r" (time|data) \S+ \(\S+\)| eta \S+", "", line) for line in lines]
+    return write_toy_run_folder(tmp_path_factory.mktemp("toy"), TRAINER_YAML)
 
 
 @pytest.fixture(scope="module")
@@ -89,29 +70,20 @@ def test_training_writes_log_checkpoints_and_done_marker(reference_run):
     assert checkpoint["scheduler"]["successor"]["last_epoch"] == 3
 
 
-def test_interrupted_run_resumes_to_identical_numbers(toy, reference_run, monkeypatch):
+def test_interrupted_run_resumes_to_identical_numbers(toy, reference_run):
     ref_out, ref_results = reference_run
     out = toy / "interrupted"
-    original_after_epoch = ToyTrainer.after_epoch
-
-    def crash_after_second_epoch(self):
-        original_after_epoch(self)
-        if self.epoch == 1:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(ToyTrainer, "after_epoch", crash_after_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after(ToyTrainer, "after_epoch", lambda trainer: trainer.epoch == 1), pytest.raises(KeyboardInterrupt):
         run(toy, out)
     assert not is_run_done(out)
     assert (out / "classifier" / "checkpoint").read_text() == "model.pth.tar-2\n"
-    monkeypatch.setattr(ToyTrainer, "after_epoch", original_after_epoch)
 
     results = run(toy, out)
 
     log = (out / "log.txt").read_text()
     assert "=== resumed " in log and "Previous epoch: 2" in log
     assert "KeyboardInterrupt: simulated kill" in log
-    assert training_numbers(log) == training_numbers((ref_out / "log.txt").read_text())
+    assert logged_epoch_numbers(log) == logged_epoch_numbers((ref_out / "log.txt").read_text())
     assert results == pytest.approx(ref_results)
     final = torch.load(out / "classifier" / "model.pth.tar-4", weights_only=True)["state_dict"]
     reference = torch.load(ref_out / "classifier" / "model.pth.tar-4", weights_only=True)["state_dict"]

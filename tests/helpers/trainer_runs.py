@@ -1,15 +1,19 @@
-"""Real trainers end to end on CPU through `train.main`: a generated colour image
+"""Trainers end to end on CPU through `train.main`: a generated colour image
 folder (read by ImageFolderDataset, so base/new subsampling is the real one), a
 tiny OpenAI-format CLIP checkpoint, and the overrides that point a shipped
-trainer config at both.
+trainer config at both; the toy trainer's run folder; and what resume tests
+share (killing a run at a hook, the logged numbers two runs must share).
 """
+import contextlib
 import math
 import os
+import re
 
 import numpy as np
 import torch
 from PIL import Image
 
+import train
 from tests.helpers.tiny_clip import make_tiny_clip, save_openai_checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -69,3 +73,48 @@ def base2new_argv(trainer, config, root, clip_path, output_dir, phase, opts=(), 
         argv += ["--eval-only", "--model-dir", str(model_dir)]
         argv += [] if load_epoch is None else ["--load-epoch", str(load_epoch)]
     return argv + ["DATASET.SUBSAMPLE_CLASSES", phase, *tiny_opts(clip_path), *opts]
+
+
+def logged_epoch_numbers(log_text):
+    """The log's epoch lines with their timings removed: what two identical runs must share."""
+    lines = [line for line in log_text.splitlines() if line.startswith("epoch [")]
+    return [re.sub(r" (time|data) \S+ \(\S+\)| eta \S+", "", line) for line in lines]
+
+
+@contextlib.contextmanager
+def killed_after(trainer_class, hook, when):
+    """Inside, `trainer_class.<hook>` runs and then raises KeyboardInterrupt("simulated kill")
+    once `when(trainer)` holds: a job killed right after that point (the checkpoint is written)."""
+    original = getattr(trainer_class, hook)
+
+    def hook_then_kill(self):
+        original(self)
+        if when(self):
+            raise KeyboardInterrupt("simulated kill")
+
+    setattr(trainer_class, hook, hook_then_kill)
+    try:
+        yield
+    finally:
+        setattr(trainer_class, hook, original)
+
+
+TOY_DATASET_YAML = "DATASET:\n  NAME: ToyDataset\n"
+
+
+def write_toy_run_folder(base, trainer_yaml):
+    """base/data (empty: ToyDataset writes its images there), base/toy.yaml and base/trainer.yaml."""
+    (base / "data").mkdir()
+    (base / "toy.yaml").write_text(TOY_DATASET_YAML)
+    (base / "trainer.yaml").write_text(trainer_yaml)
+    return base
+
+
+def run_toy_training(toy, out, *extra):
+    """A seeded ToyTrainer run through train.main in a folder made by `write_toy_run_folder`."""
+    argv = [
+        "--root", str(toy / "data"), "--output-dir", str(out), "--seed", "0", "--trainer", "ToyTrainer",
+        "--dataset-config-file", str(toy / "toy.yaml"), "--config-file", str(toy / "trainer.yaml"),
+        "--import", "tests.helpers.toy_dataset", *extra,
+    ]
+    return train.main(argv, plugin_folders=())
