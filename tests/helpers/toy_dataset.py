@@ -71,4 +71,3 @@ class ToyTrainer(TrainerX):
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return summary
-
