@@ -23,7 +23,6 @@ process's peak RSS (ru_maxrss), which only grows across configurations unless
 """
 import argparse
 import contextlib
-import functools
 import multiprocessing
 import os
 import platform

@@ -51,7 +51,7 @@ class PeakTensorBytes(TorchDispatchMode):
         super().__init__()
         self._before = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in start_tensors}
         self._live = {}
-        self.peak = self.start = sum(self._before.values())
+        self.live_bytes = self.peak = self.start = sum(self._before.values())
 
     def _track(self, tensor):
         storage = tensor.untyped_storage()
@@ -59,8 +59,12 @@ class PeakTensorBytes(TorchDispatchMode):
         if key in self._before or key in self._live or storage.nbytes() == 0:
             return
         self._live[key] = storage.nbytes()
-        weakref.finalize(storage, self._live.pop, key, None)
-        self.peak = max(self.peak, self.start + sum(self._live.values()))
+        self.live_bytes += storage.nbytes()
+        self.peak = max(self.peak, self.live_bytes)
+        weakref.finalize(storage, self._release, key)
+
+    def _release(self, key):
+        self.live_bytes -= self._live.pop(key)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         output = func(*args, **(kwargs or {}))
@@ -112,7 +116,7 @@ def row(trainer, args, n_classes, batch_size):
             cells += ["-"] * 3
             continue
         ratio = format_ratio(base[key], fast[key]) if key in base else "-"
-        cells += [f"{base[key]:.2f}" if key in base else "-", f"{fast[key]:.3g}", ratio]
+        cells += [f"{base[key]:.3g}" if key in base else "-", f"{fast[key]:.3g}", ratio]
     for result in (base, fast):
         cells.append(f"{result['peak_gib']:.2f}" if "peak_gib" in result else "-")
     return cells
