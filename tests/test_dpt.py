@@ -16,7 +16,6 @@ from trainers.dpt import (
     DPT,
     VLP,
     VPT,
-    DualPromptCLIP,
     VisuallyPromptedCLIP,
     auxiliary_loss,
 )
