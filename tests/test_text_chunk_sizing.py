@@ -22,12 +22,11 @@ from trainers.common.text_encoding import (
 )
 
 CLASSNAMES = ["dog", "sea_lion", "golden retriever", "tabby cat"]
-VIS_DIM, WIDTH, RESOLUTION = 32, 64, 32
 
 
 @pytest.fixture(scope="module")
 def fp32_clip():
-    return make_tiny_clip(embed_dim=VIS_DIM, width=WIDTH, image_resolution=RESOLUTION).requires_grad_(False)
+    return make_tiny_clip().requires_grad_(False)
 
 
 @pytest.fixture
@@ -36,8 +35,9 @@ def learner(fp32_clip):
     return ConditionalPromptLearner(CLASSNAMES, fp32_clip, n_ctx=4, ctx_init="a photo of a")
 
 
-def images(batch):
-    return torch.randn(batch, 3, RESOLUTION, RESOLUTION, generator=torch.Generator().manual_seed(0))
+def images(clip_model, batch):
+    size = clip_model.visual.input_resolution
+    return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
 
 
 def per_sequence_bytes(clip_model, seq_len):
@@ -63,8 +63,9 @@ def count_text_passes(clip_model):
 
 def flat_prompts(learner, batch=3):
     """CoCoOp's evaluation prompts for `batch` images, flattened to (batch x n_cls, L, D), with their EOT indices."""
+    image_dim = learner.meta_net.linear1.in_features
     with torch.no_grad():
-        prompts = learner(torch.randn(batch, VIS_DIM, generator=torch.Generator().manual_seed(1)))
+        prompts = learner(torch.randn(batch, image_dim, generator=torch.Generator().manual_seed(1)))
     eot = learner.eot_indices.expand(batch, -1).reshape(-1)
     return prompts.reshape(-1, *prompts.shape[-2:]), eot
 
@@ -89,11 +90,11 @@ class TestAutomaticChunks:
         model = CoCoOpCLIP(fp32_clip, learner, text_chunk=0)
         seq_len = int(learner.eot_indices.max()) + 1
         with torch.no_grad():
-            one_pass = CoCoOpCLIP(fp32_clip, learner, text_chunk=100)(images(3))
+            one_pass = CoCoOpCLIP(fp32_clip, learner, text_chunk=100)(images(fp32_clip, 3))
             pretend_free_memory(monkeypatch, free_memory_for(4, fp32_clip, seq_len))
             passes, handle = count_text_passes(fp32_clip)
             try:
-                logits = model(images(3))
+                logits = model(images(fp32_clip, 3))
             finally:
                 handle.remove()
         assert passes == [4, 4, 4]
@@ -104,7 +105,7 @@ class TestAutomaticChunks:
         model = CoCoOpCLIP(fp32_clip, learner, text_chunk=0)
         passes, handle = count_text_passes(fp32_clip)
         try:
-            model(images(3), torch.tensor([0, 1, 2]))
+            model(images(fp32_clip, 3), torch.tensor([0, 1, 2]))
         finally:
             handle.remove()
         assert passes == [3 * len(CLASSNAMES)]
