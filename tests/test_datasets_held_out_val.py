@@ -115,7 +115,7 @@ def test_a_cache_drawn_for_another_few_shot_sample_is_refused(root):
 def test_settings_that_cannot_work_stop_before_the_folders_are_listed(root):
     with pytest.raises(ConfigError, match="DATASET.NUM_SHOTS is -1"):
         build(root, num_shots=-1)
-    with pytest.raises(ConfigError, match="VAL_FROM_TRAIN must be >= 0"):
+    with pytest.raises(ConfigError, match=r"^DATASET.VAL_FROM_TRAIN must be an integer >= 0; got -1\."):
         build(root, val_from_train=-1)
     assert not (root / "imagenet" / "split_imagenet.json").exists()
 

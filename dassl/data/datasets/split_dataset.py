@@ -29,6 +29,7 @@ import tempfile
 from collections import defaultdict
 
 from ...config import ConfigError, register_cfg_extension
+from ...config.checks import check_int_at_least
 from ...utils.errors import InputError
 from .base_dataset import DatasetBase, Datum
 
@@ -536,9 +537,7 @@ class SplitJsonDataset(DatasetBase):
         split is read, so a setting that cannot work stops the run at once.
         """
         minimum, num_shots = cfg.DATASET.VAL_FROM_TRAIN, cfg.DATASET.NUM_SHOTS
-        if minimum < 0:
-            raise ConfigError(f"DATASET.VAL_FROM_TRAIN must be >= 0 images per class, got {minimum} "
-                              "(0 keeps the test list as val for a split without one)")
+        check_int_at_least("DATASET.VAL_FROM_TRAIN", minimum, 0)
         if minimum == 0 or self.test_only or "val" in self.split_keys:
             return 0
         if num_shots < 1:
