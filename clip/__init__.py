@@ -1,7 +1,9 @@
-"""CLIP for prompt learning: OpenAI-compatible model, loader, tokenizer, preprocessing and hooks."""
+"""CLIP for prompt learning: OpenAI-compatible model, loader (OpenAI and open_clip checkpoints), tokenizer, preprocessing and hooks."""
 from .loader import (
     available_models,
     backbone_checkpoint_source,
+    backbone_identity,
+    check_backbone_source,
     check_checkpoint_source,
     load,
     load_clip_to_cpu,
@@ -19,8 +21,10 @@ __all__ = [
     "VisualOutput",
     "available_models",
     "backbone_checkpoint_source",
+    "backbone_identity",
     "build_model",
     "build_preprocess",
+    "check_backbone_source",
     "check_checkpoint_source",
     "load",
     "load_clip_to_cpu",

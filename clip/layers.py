@@ -86,12 +86,15 @@ class MultiheadSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """CLIP's position-wise feed-forward: c_fc -> QuickGELU -> c_proj."""
+    """CLIP's position-wise feed-forward: c_fc -> activation -> c_proj.
 
-    def __init__(self, width, hidden_width):
+    ``act_layer``: QuickGELU for OpenAI's models, ``nn.GELU`` (exact) for most open_clip ones.
+    """
+
+    def __init__(self, width, hidden_width, act_layer=QuickGELU):
         super().__init__()
         self.c_fc = nn.Linear(width, hidden_width)
-        self.gelu = QuickGELU()
+        self.gelu = act_layer()
         self.c_proj = nn.Linear(hidden_width, width)
 
     def forward(self, x):
@@ -101,11 +104,11 @@ class MLP(nn.Module):
 class ResidualAttentionBlock(nn.Module):
     """Pre-norm transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
 
-    def __init__(self, width, heads):
+    def __init__(self, width, heads, act_layer=QuickGELU):
         super().__init__()
         self.attn = MultiheadSelfAttention(width, heads)
         self.ln_1 = LayerNorm(width)
-        self.mlp = MLP(width, width * 4)
+        self.mlp = MLP(width, width * 4, act_layer)
         self.ln_2 = LayerNorm(width)
 
     def forward(self, x, causal=False):
@@ -127,11 +130,11 @@ class Transformer(nn.Module):
     e.g. the text tower over thousands of class prompts; about 30% more compute).
     """
 
-    def __init__(self, width, layers, heads):
+    def __init__(self, width, layers, heads, act_layer=QuickGELU):
         super().__init__()
         self.width = width
         self.layers = layers
-        self.resblocks = nn.ModuleList(ResidualAttentionBlock(width, heads) for _ in range(layers))
+        self.resblocks = nn.ModuleList(ResidualAttentionBlock(width, heads, act_layer) for _ in range(layers))
         self.gradient_checkpointing = False
 
     def forward(self, x, causal=False):

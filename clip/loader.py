@@ -2,6 +2,8 @@
 
 Accepts OpenAI's two file formats (TorchScript archives and plain state dicts)
 and always rebuilds an eager ``CLIP`` (the prompt-learning hooks need it).
+open_clip's models (``ViT-B-16/laion2b_s34b_b88k``, or a file in open_clip's
+format plus its architecture name) go through ``clip.open_clip_adapter``.
 """
 import difflib
 import hashlib
@@ -14,6 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from . import open_clip_adapter
 from .model import build_model
 from .transform import build_preprocess
 
@@ -37,6 +40,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 _LOCAL_MODELS = {
     "MiniCLIP": (_PACKAGE_DIR / "pretrained" / "miniclip.pt", "python tools/pretrain_miniclip.py"),
 }
+OPENAI_FORMAT = "openai-format"
 _CHECKPOINT_SUFFIXES = {".pt", ".pth", ".bin", ".tar"}
 _CHUNK = 1 << 20
 
@@ -125,6 +129,11 @@ def _unknown_name_error(name):
     by_lower = {n.lower(): n for n in names}
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
     hint = f" Did you mean {by_lower[close[0]]!r}?" if close else ""
+    if not open_clip_adapter.is_installed():
+        hint += (
+            f" open_clip models (e.g. {open_clip_adapter.EXAMPLE}) need the optional open_clip package: "
+            f"{open_clip_adapter.INSTALL_HINT}."
+        )
     return ValueError(
         f"unknown CLIP model {name!r} (and no file with that path). Available models: {names}.{hint} "
         "To use a local checkpoint, pass its file path (MODEL.BACKBONE.PATH)."
@@ -135,19 +144,37 @@ def _looks_like_path(name):
     return Path(name).suffix in _CHECKPOINT_SUFFIXES or os.path.isabs(name) or name.startswith(".")
 
 
+def open_clip_source(name, path=None):
+    """The open_clip source a model name (plus an optional weights file) denotes, or None:
+    names of OpenAI's or registered local models, and files, keep their own meaning."""
+    name = os.fspath(name or "")
+    if name in _MODELS or name in _LOCAL_MODELS or (path is None and Path(os.path.expanduser(name)).is_file()):
+        return None
+    if not open_clip_adapter.names_architecture(name):
+        return None
+    return open_clip_adapter.source_for(name, path)
+
+
 def checkpoint_path(name_or_path, download_root=None):
-    """Model name or file path -> local checkpoint file (downloading OpenAI models if needed)."""
+    """Model name or file path -> local checkpoint file (downloading OpenAI and open_clip models if needed)."""
     name_or_path = os.fspath(name_or_path)
     if name_or_path in _MODELS:
         return _openai_checkpoint(name_or_path, download_root)
+    source = open_clip_source(name_or_path)
+    if source is not None:
+        return open_clip_adapter.checkpoint_file(source, download_root)
     return _existing_checkpoint(name_or_path)
 
 
 def check_checkpoint_source(name_or_path):
     """Raise now what `checkpoint_path` would raise for a local name or file that is not there,
-    reading and downloading nothing (an OpenAI name passes: its file is fetched when loaded)."""
+    reading and downloading nothing (an OpenAI name passes: its file is fetched when loaded;
+    an open_clip name has its architecture and tag checked)."""
     name_or_path = os.fspath(name_or_path)
-    if name_or_path not in _MODELS:
+    source = open_clip_source(name_or_path)
+    if source is not None:
+        open_clip_adapter.model_config(source)
+    elif name_or_path not in _MODELS:
         _existing_checkpoint(name_or_path)
 
 
@@ -190,22 +217,45 @@ def read_state_dict(path):
     return checkpoint
 
 
-def load(name_or_path, device="cpu", jit=False, download_root=None):
+def load(name_or_path, device="cpu", jit=False, download_root=None, architecture=None):
     """Load a CLIP model by name or path -> ``(model, preprocess)``.
 
-    On CPU the model is cast to fp32 (as OpenAI's ``load``); elsewhere it keeps
-    ``build_model``'s fp16 weights.
+    Names: OpenAI's (``ViT-B/16``), registered local models, or open_clip's
+    architecture and pretrained tag (``ViT-B-16/laion2b_s34b_b88k``, downloaded
+    through open_clip's registry and cache). A path is read as an OpenAI
+    checkpoint, or as an open_clip one of ``architecture`` (e.g. ``ViT-B-16``,
+    or ``ViT-B-16/laion2b_s34b_b88k`` for that tag's preprocessing) if given.
+    On CPU the model is cast to fp32 (as OpenAI's ``load``); elsewhere OpenAI's
+    models keep ``build_model``'s fp16 weights and open_clip's their fp32 ones.
+    The preprocessing is the checkpoint's (resolution, normalisation).
     """
     if jit:
         raise ValueError(
             "jit=True is not supported: this toolkit always rebuilds an eager CLIP (the prompt hooks "
             "need it); call clip.load(..., jit=False)"
         )
-    state_dict = read_state_dict(checkpoint_path(name_or_path, download_root))
-    model = build_model(state_dict).to(device)
+    if architecture:
+        source = open_clip_adapter.source_for(architecture, name_or_path)
+    else:
+        source = open_clip_source(name_or_path)
+    if source is not None:
+        model = open_clip_adapter.load(source, download_root).to(device)
+    else:
+        model = build_model(read_state_dict(checkpoint_path(name_or_path, download_root))).to(device)
     if torch.device(device).type == "cpu":
         model.float()
-    return model, build_preprocess(model.visual.input_resolution)
+    return model, preprocess_for(model)
+
+
+def preprocess_for(model):
+    """The preprocessing ``model``'s weights were trained with (OpenAI's unless its loader says otherwise)."""
+    return build_preprocess(
+        model.visual.input_resolution,
+        mean=model.image_mean,
+        std=model.image_std,
+        interpolation=getattr(model, "image_interpolation", "bicubic"),
+        resize_mode=getattr(model, "image_resize_mode", "shortest"),
+    )
 
 
 def backbone_checkpoint_source(backbone):
@@ -219,6 +269,36 @@ def backbone_checkpoint_source(backbone):
     return checkpoint
 
 
+def backbone_open_clip_source(backbone):
+    """The open_clip source of a MODEL.BACKBONE node (NAME an open_clip architecture[/tag],
+    PATH an optional weights file), or None for OpenAI-format checkpoints."""
+    path = getattr(backbone, "PATH", "") or None
+    return open_clip_source(backbone.NAME, path)
+
+
+def check_backbone_source(backbone):
+    """Raise now what loading MODEL.BACKBONE would raise for a missing file, an unknown name or
+    an unsupported open_clip architecture, reading and downloading nothing."""
+    source = backbone_open_clip_source(backbone)
+    if source is None:
+        check_checkpoint_source(backbone_checkpoint_source(backbone))
+        return
+    open_clip_adapter.model_config(source)
+    if source.path is not None:
+        backbone_checkpoint_source(backbone)
+
+
+def backbone_identity(backbone):
+    """What decides the backbone's features besides its weights file (for cache keys):
+    OpenAI-format files fix their architecture; open_clip's depend on the named config."""
+    source = backbone_open_clip_source(backbone)
+    return OPENAI_FORMAT if source is None else open_clip_adapter.identity(source)
+
+
 def load_clip_to_cpu(cfg):
-    """CLIP for ``cfg.MODEL.BACKBONE`` (PATH if set, else NAME) on CPU, fp16 weights, eval mode."""
+    """CLIP for ``cfg.MODEL.BACKBONE`` (PATH if set, else NAME) on CPU, eval mode: OpenAI's
+    checkpoints with fp16 weights, open_clip's (NAME an open_clip architecture) with fp32 ones."""
+    source = backbone_open_clip_source(cfg.MODEL.BACKBONE)
+    if source is not None:
+        return open_clip_adapter.load(source)
     return build_model(read_state_dict(checkpoint_path(backbone_checkpoint_source(cfg.MODEL.BACKBONE))))

@@ -7,11 +7,14 @@ from typing import Tuple, Union
 import torch
 from torch import nn
 
-from .layers import LayerNorm, MultiheadSelfAttention, Transformer, attention_heads
+from .layers import LayerNorm, MultiheadSelfAttention, QuickGELU, Transformer, attention_heads
 from .modified_resnet import DOWNSAMPLING, ModifiedResNet
+from .transform import CLIP_MEAN, CLIP_STD
 from .vision_transformer import VisionTransformer, VisualOutput
 
-__all__ = ["CLIP", "CLIPConfig", "VisualOutput", "build_model", "convert_weights", "infer_config"]
+__all__ = [
+    "CLIP", "CLIPConfig", "VisualOutput", "build_model", "convert_weights", "infer_config", "load_checked_state_dict",
+]
 
 CHECKPOINT_ONLY_KEYS = ("input_resolution", "context_length", "vocab_size")
 
@@ -20,8 +23,14 @@ class CLIP(nn.Module):
     """Image tower (ViT or ModifiedResNet) + causal text transformer, OpenAI's layout.
 
     ``vision_layers`` as a 4-tuple selects the ModifiedResNet tower, an int the ViT.
-    Attention heads follow ``clip.layers.attention_heads`` unless given.
+    Attention heads follow ``clip.layers.attention_heads`` unless given
+    (``vision_heads``: the ViT's heads, or the ResNet attention pool's).
+    ``act_layer`` is the transformers' MLP activation (OpenAI's: QuickGELU).
+    ``image_mean`` / ``image_std``: the normalisation the weights were trained with.
     """
+
+    image_mean = CLIP_MEAN
+    image_std = CLIP_STD
 
     def __init__(
         self,
@@ -35,6 +44,8 @@ class CLIP(nn.Module):
         transformer_width: int,
         transformer_heads: int,
         transformer_layers: int,
+        vision_heads: Union[int, None] = None,
+        act_layer: type = QuickGELU,
     ):
         super().__init__()
         self.context_length = context_length
@@ -45,6 +56,7 @@ class CLIP(nn.Module):
                 output_dim=embed_dim,
                 input_resolution=image_resolution,
                 width=vision_width,
+                heads=vision_heads,
             )
         else:
             self.visual = VisionTransformer(
@@ -52,10 +64,11 @@ class CLIP(nn.Module):
                 patch_size=vision_patch_size,
                 width=vision_width,
                 layers=vision_layers,
-                heads=attention_heads(vision_width),
+                heads=vision_heads or attention_heads(vision_width),
                 output_dim=embed_dim,
+                act_layer=act_layer,
             )
-        self.transformer = Transformer(transformer_width, transformer_layers, transformer_heads)
+        self.transformer = Transformer(transformer_width, transformer_layers, transformer_heads, act_layer)
         self.token_embedding = nn.Embedding(vocab_size, transformer_width)
         self.positional_embedding = nn.Parameter(torch.empty(context_length, transformer_width))
         self.ln_final = LayerNorm(transformer_width)
@@ -221,13 +234,19 @@ def build_model(state_dict):
     config = infer_config(state_dict)
     model = CLIP(**vars(config))
     convert_weights(model)
+    load_checked_state_dict(model, state_dict, "is this an OpenAI CLIP checkpoint?")
+    return model.eval()
+
+
+def load_checked_state_dict(model, state_dict, hint):
+    """Strict loading whose errors fit one line: the first mismatched keys or shapes, then ``hint``."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state_dict if k not in expected]
     if missing or unexpected:
         raise ValueError(
             f"state dict does not match the inferred CLIP architecture: {_describe_key_mismatch(missing, unexpected)}; "
-            "is this an OpenAI CLIP checkpoint?"
+            + hint
         )
     wrong_shapes = [
         f"{k}: {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
@@ -236,7 +255,6 @@ def build_model(state_dict):
     if wrong_shapes:
         raise ValueError(
             f"state dict shapes do not match the inferred CLIP architecture ({'; '.join(wrong_shapes[:5])}); "
-            "is this an OpenAI CLIP checkpoint?"
+            + hint
         )
     model.load_state_dict(state_dict, strict=True)
-    return model.eval()

@@ -4,7 +4,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import nn
 
-from .layers import LayerNorm, Transformer
+from .layers import LayerNorm, QuickGELU, Transformer
 
 TOKEN_MODES = (None, "proj", "ln_post_proj")
 
@@ -37,7 +37,7 @@ def _batched_prompt(prompt, batch, width, where):
 class VisionTransformer(nn.Module):
     """Patch embedding + CLS token + learned positions + pre-norm transformer (OpenAI names)."""
 
-    def __init__(self, input_resolution, patch_size, width, layers, heads, output_dim):
+    def __init__(self, input_resolution, patch_size, width, layers, heads, output_dim, act_layer=QuickGELU):
         super().__init__()
         if input_resolution % patch_size:
             raise ValueError(
@@ -51,7 +51,7 @@ class VisionTransformer(nn.Module):
         self.class_embedding = nn.Parameter(scale * torch.randn(width))
         self.positional_embedding = nn.Parameter(scale * torch.randn(grid * grid + 1, width))
         self.ln_pre = LayerNorm(width)
-        self.transformer = Transformer(width, layers, heads)
+        self.transformer = Transformer(width, layers, heads, act_layer)
         self.ln_post = LayerNorm(width)
         self.proj = nn.Parameter(scale * torch.randn(width, output_dim))
 

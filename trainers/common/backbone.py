@@ -2,9 +2,12 @@
 import contextlib
 
 import clip
+from clip.model import convert_weights
 
 from dassl.config import ConfigError, register_cfg_extension
 from dassl.utils.errors import BackboneLoadError
+
+NORMALISATION_TOLERANCE = 1e-6
 
 
 @register_cfg_extension
@@ -23,9 +26,35 @@ def backbone_errors():
 
 
 def check_backbone(cfg):
-    """A checkpoint that is not there fails at config check, before the dataset is read (nothing is loaded)."""
+    """A checkpoint that is not there, or an open_clip architecture the hooks cannot serve, fails at
+    config check, before the dataset is read (nothing is loaded or downloaded)."""
     with backbone_errors():
-        clip.check_checkpoint_source(clip.backbone_checkpoint_source(cfg.MODEL.BACKBONE))
+        clip.check_backbone_source(cfg.MODEL.BACKBONE)
+
+
+def _rounded(values):
+    return [round(float(v), 8) for v in values]
+
+
+def check_input_matches_backbone(cfg, clip_model):
+    """INPUT.SIZE / PIXEL_MEAN / PIXEL_STD must be what the backbone's weights were trained with."""
+    name = cfg.MODEL.BACKBONE.NAME
+    resolution = clip_model.visual.input_resolution
+    if cfg.INPUT.SIZE[0] != resolution or cfg.INPUT.SIZE[1] != resolution:
+        raise ConfigError(
+            f"INPUT.SIZE is {tuple(cfg.INPUT.SIZE)} but {name} expects {resolution}x{resolution} images; "
+            f"set INPUT.SIZE ({resolution}, {resolution})"
+        )
+    for key, expected in (("PIXEL_MEAN", clip_model.image_mean), ("PIXEL_STD", clip_model.image_std)):
+        given = getattr(cfg.INPUT, key)
+        if len(given) != len(expected) or any(
+            abs(float(a) - float(b)) > NORMALISATION_TOLERANCE for a, b in zip(given, expected)
+        ):
+            raise ConfigError(
+                f"INPUT.{key} is {_rounded(given)} but {name} was trained with {_rounded(expected)}; "
+                f"set INPUT.PIXEL_MEAN {_rounded(clip_model.image_mean)} and "
+                f"INPUT.PIXEL_STD {_rounded(clip_model.image_std)}"
+            )
 
 
 def load_frozen_clip(cfg, precision):
@@ -34,12 +63,9 @@ def load_frozen_clip(cfg, precision):
     print(f"Loading CLIP (backbone: {backbone.NAME}{', from ' + backbone.PATH if backbone.PATH else ''})")
     with backbone_errors():
         clip_model = clip.load_clip_to_cpu(cfg)
-    resolution = clip_model.visual.input_resolution
-    if cfg.INPUT.SIZE[0] != resolution or cfg.INPUT.SIZE[1] != resolution:
-        raise ConfigError(
-            f"INPUT.SIZE is {tuple(cfg.INPUT.SIZE)} but {backbone.NAME} expects {resolution}x{resolution} images; "
-            f"set INPUT.SIZE ({resolution}, {resolution})"
-        )
+    check_input_matches_backbone(cfg, clip_model)
+    if precision.mode == "fp16":
+        convert_weights(clip_model)  # open_clip's weights load in fp32; OpenAI's are fp16 already
     precision.prepare_clip(clip_model)
     clip_model.requires_grad_(False)
     clip_model.transformer.gradient_checkpointing = cfg.TRAIN.TEXT_CHECKPOINTING

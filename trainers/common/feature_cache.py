@@ -60,9 +60,15 @@ def file_fingerprint(path):
 
 
 def backbone_fingerprint(cfg):
-    """Fingerprint of the checkpoint file CLIP was loaded from (MODEL.BACKBONE.PATH, else NAME)."""
+    """Fingerprint of the checkpoint file CLIP was loaded from (MODEL.BACKBONE.PATH, else NAME),
+    and for open_clip files of the architecture they were read with (the file alone does not
+    fix e.g. the activation)."""
     backbone = cfg.MODEL.BACKBONE
-    return file_fingerprint(backbone.PATH or clip.loader.checkpoint_path(backbone.NAME))
+    weights = file_fingerprint(backbone.PATH or clip.loader.checkpoint_path(backbone.NAME))
+    identity = clip.backbone_identity(backbone)
+    if identity == clip.loader.OPENAI_FORMAT:
+        return weights
+    return hashlib.sha256(f"{weights}\n{identity}".encode()).hexdigest()
 
 
 def precision_tag(precision):
