@@ -25,6 +25,13 @@ TINY_CONFIGS = {
         "vision_cfg": {"image_size": 32, "layers": 2, "width": 48, "head_width": 24, "patch_size": 16},
         "text_cfg": TEXT,
     },
+    # The same weights' shapes as Tiny-ViT-GELU, run with QuickGELU: only the config tells them apart.
+    "Tiny-ViT-GELU-quickgelu": {
+        "embed_dim": 32,
+        "quick_gelu": True,
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 16, "patch_size": 8},
+        "text_cfg": TEXT,
+    },
     "Tiny-RN": {
         "embed_dim": 32,
         "vision_cfg": {"image_size": 32, "layers": [1, 1, 1, 1], "width": 8, "head_width": 32, "patch_size": None},
