@@ -22,7 +22,7 @@ TINY_CONFIGS = {
     "Tiny-ViT-QuickGELU": {
         "embed_dim": 32,
         "quick_gelu": True,
-        "vision_cfg": {"image_size": 32, "layers": 2, "width": 48, "head_width": 24, "patch_size": 16},
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 48, "head_width": 24, "patch_size": 8},
         "text_cfg": TEXT,
     },
     # The same weights' shapes as Tiny-ViT-GELU, run with QuickGELU: only the config tells them apart.
