@@ -102,6 +102,16 @@ def test_architectures_the_hooks_cannot_serve_are_refused_by_name(weights):
             clip.check_backbone_source(SimpleNamespace(NAME=real, PATH=str(path)))
 
 
+def test_weights_of_another_architecture_and_unknown_architectures_are_named(weights):
+    _, path = weights["Tiny-ViT-QuickGELU"]
+    with pytest.raises(ValueError, match=r"^state dict shapes do not match .*visual.conv1.weight: \(48, 3, 8, 8\) vs "
+                                         r"\(64, 3, 8, 8\).*is this a checkpoint of open_clip's Tiny-ViT-GELU "
+                                         r"\(MODEL.BACKBONE.NAME\)\?$"):
+        clip.load(path, architecture="Tiny-ViT-GELU")
+    with pytest.raises(ValueError, match=r"^unknown open_clip architecture 'ViT-B-61'. Did you mean 'ViT-B-16'\?$"):
+        clip.load(path, architecture="ViT-B-61")
+
+
 def test_names_without_weights_say_what_to_write():
     with pytest.raises(ValueError, match=r"'ViT-B-16' needs a pretrained tag, e.g. 'ViT-B-16/openai' .*MODEL.BACKBONE.PATH"):
         clip.check_checkpoint_source("ViT-B-16")
