@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tabulate import tabulate
 
-from dassl.evaluation.published import load_published, published_method
+from dassl.evaluation.published import comparable_backbones, load_published, published_backbone, published_method
 from dassl.utils import is_run_done
 
 TRAIN_END_SIGNALS = ("Finish training", "Finished training")
@@ -151,6 +151,7 @@ class RunResult:
     path: str
     value: float = None
     problem: str = None
+    backbone: str = None
 
 
 def log_files(run_dir):
@@ -179,7 +180,21 @@ def read_run(run_dir, key, keyword):
     values = [v for v in (read_run_value(p, key["phase"], keyword) for p in logs) if v is not None]
     if not values:
         return RunResult(**key, path=run_dir, problem=f"no '* {keyword}: X%' result in its log")
-    return RunResult(**key, path=run_dir, value=values[-1])
+    return RunResult(**key, path=run_dir, value=values[-1], backbone=logged_backbone(logs))
+
+
+BACKBONE_LINE = re.compile(r"^Loading CLIP \(backbone: (.+?)(?:, from .+)?\)$", re.M)
+
+
+def logged_backbone(logs):
+    """MODEL.BACKBONE.NAME as the last log names it (`Loading CLIP (backbone: NAME[, from PATH])`,
+    as CoOp logs it), or None if no log names one. With PATH, NAME still names the architecture
+    (open_clip's, e.g. `ViT-B-16`, for open_clip files)."""
+    found = None
+    for path in logs:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            found = (BACKBONE_LINE.findall(f.read()) or [found])[-1]
+    return found
 
 
 RUN_DIR_PATTERN = re.compile(r"shots_(\d+)/([^/]+)/([^/]+)/seed(\d+)$")
@@ -257,6 +272,7 @@ class Base2NewTable:
     rows: list
     problems: list = field(default_factory=list)
     paper_entry: dict = None
+    backbone_note: str = None
 
     @property
     def title(self):
@@ -319,6 +335,14 @@ def build_table(trainer, config, shots, runs, ci95=False, keyword="accuracy"):
     for run in runs:
         runs_by_dataset.setdefault(run.dataset, []).append(run)
     paper_entry = paper_entry_for(trainer, shots, keyword)
+    backbones = sorted({r.backbone for r in runs if r.backbone})
+    backbone_note = None
+    if paper_entry is not None and not comparable_backbones(paper_entry, backbones):
+        backbone_note = (
+            f"Paper numbers not shown: {paper_entry['display_name']} was measured on {published_backbone(paper_entry)}, "
+            f"these runs used {', '.join(backbones)}."
+        )
+        paper_entry = None
     rows = []
     for dataset in dataset_order(runs_by_dataset):
         counted = [r for r in runs_by_dataset[dataset] if r.problem is None]
@@ -327,7 +351,7 @@ def build_table(trainer, config, shots, runs, ci95=False, keyword="accuracy"):
         paper = paper_entry["datasets"].get(dataset) if paper_entry else None
         rows.append(DatasetRow(dataset, base, new, paper))
     problems = table_problems({d: runs_by_dataset[d] for d in dataset_order(runs_by_dataset)}, rows)
-    table = Base2NewTable(trainer, config, shots, rows, problems, paper_entry)
+    table = Base2NewTable(trainer, config, shots, rows, problems, paper_entry, backbone_note)
     if paper_entry and not any(row.paper for row in rows):
         complete = [row.dataset for row in table.complete_rows]
         if paper_averages(table, complete) is None:
@@ -504,6 +528,8 @@ def markdown_table(table, ci95=False):
     parts = [f"### {table.title} ({table.shots} shots)", ""]
     if with_paper:
         parts += [paper_note(table), ""]
+    if table.backbone_note:
+        parts += [table.backbone_note, ""]
     parts += [tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
     parts += ["H = 2·Base·New/(Base+New) of the seed-averaged Base and New; diff = yours - paper.", ""]
     averages = Averages.of(table.complete_rows)
@@ -517,7 +543,10 @@ def markdown_table(table, ci95=False):
 def paper_note(table):
     entry = table.paper_entry
     source = entry["source"]
-    note = f"Paper: {entry['display_name']} - {source['paper']}, {source['table']}; config {entry['config']}."
+    note = (
+        f"Paper: {entry['display_name']} - {source['paper']}, {source['table']}; "
+        f"backbone {published_backbone(entry)}, config {entry['config']}."
+    )
     if table.config != entry["config"]:
         note += f" This table ran {table.config}, not the paper's config: differences are expected."
     if not entry["datasets"]:
