@@ -21,7 +21,7 @@ from typing import NamedTuple, Optional
 from torch import nn
 
 from .layers import QuickGELU
-from .model import CLIP, load_checked_state_dict
+from .model import CHECKPOINT_ONLY_KEYS, CLIP, load_checked_state_dict
 from .transform import CLIP_MEAN, CLIP_STD
 
 INSTALL_HINT = 'pip install -e ".[open_clip]"'
@@ -182,8 +182,9 @@ def _unsupported(settings, support, prefix):
     return problems
 
 
-def _tower_settings(open_clip, config):
+def _tower_settings(config):
     """Vision and text settings with open_clip's defaults filled in (its config dataclasses)."""
+    import_open_clip()
     from open_clip.model import CLIPTextCfg, CLIPVisionCfg
 
     towers = []
@@ -197,8 +198,7 @@ def _tower_settings(open_clip, config):
 
 def check_supported(architecture, config):
     """Refuse, naming every offending key, a model config whose towers CLIP's hooks cannot serve."""
-    open_clip = import_open_clip()
-    vision, text = _tower_settings(open_clip, config)
+    vision, text = _tower_settings(config)
     problems = _unsupported(config, TOP_LEVEL_SUPPORT, "")
     problems += _unsupported(vision, VISION_SUPPORT, "vision_cfg.")
     problems += _unsupported(text, TEXT_SUPPORT, "text_cfg.")
@@ -252,8 +252,7 @@ def _square(size):
 
 def build_model(source, config, pretrained, state_dict):
     """An fp32 eval-mode ``CLIP`` with open_clip's architecture, activation, heads and preprocessing."""
-    open_clip = import_open_clip()
-    vision, text = _tower_settings(open_clip, config)
+    vision, text = _tower_settings(config)
     quick_gelu = bool(config.get("quick_gelu") or pretrained.get("quick_gelu"))
     resnet = isinstance(vision["layers"], (tuple, list))
     head_channels = vision["width"] * 32 if resnet else vision["width"]
@@ -271,7 +270,7 @@ def build_model(source, config, pretrained, state_dict):
         vision_heads=head_channels // vision["head_width"],
         act_layer=QuickGELU if quick_gelu else nn.GELU,
     )
-    state_dict = {k: v for k, v in state_dict.items() if k not in ("input_resolution", "context_length", "vocab_size")}
+    state_dict = {k: v for k, v in state_dict.items() if k not in CHECKPOINT_ONLY_KEYS}
     load_checked_state_dict(
         model, state_dict, f"is this a checkpoint of open_clip's {source.architecture} (MODEL.BACKBONE.NAME)?"
     )

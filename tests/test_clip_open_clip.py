@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import clip
-from clip import open_clip_adapter
 from tests.helpers.tiny_open_clip import SERVABLE, make_open_clip_model, register_tiny_configs, save_open_clip_weights
 from trainers.common.feature_cache import backbone_fingerprint, file_fingerprint
 
@@ -57,6 +56,18 @@ def test_features_equal_open_clip(weights, name):
     assert model.logit_scale.exp().item() == pytest.approx(100.0)
     expected_activation = torch.nn.GELU if "QuickGELU" not in name else clip.layers.QuickGELU
     assert type(model.transformer.resblocks[0].mlp.gelu) is expected_activation
+
+
+def test_safetensors_and_data_parallel_prefixes_are_read(weights, tmp_path):
+    from safetensors.torch import save_file
+
+    reference, _ = weights["Tiny-RN"]
+    state = {f"module.{k}": v.contiguous() for k, v in reference.state_dict().items()}
+    save_file(state, str(tmp_path / "open_clip_model.safetensors"))
+    model, _ = clip.load(tmp_path / "open_clip_model.safetensors", architecture="Tiny-RN")
+    images, tokens = inputs()
+    with torch.no_grad():
+        assert relative_difference(model.encode_image(images), reference.encode_image(images)) < 1e-5
 
 
 def test_openai_reading_of_a_gelu_checkpoint_would_differ(weights):

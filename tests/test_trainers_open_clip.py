@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+import torch
 
 import train
 from clip import open_clip_adapter
@@ -72,6 +73,15 @@ def test_trainer_trains_and_evaluates_on_open_clip_backbone(assets, tmp_path, mo
     assert [source.architecture for source in loaded] == [backbone]
     assert math.isfinite(results["accuracy"]) and json.loads((tmp_path / "done.json").read_text())
     assert ("Finish training" in log) == (trainer != "ZeroshotCLIP")
+
+
+def test_fp16_runs_the_fp32_open_clip_weights_in_half_precision(assets, tmp_path, monkeypatch):
+    built = []
+    load = open_clip_adapter.load
+    monkeypatch.setattr(open_clip_adapter, "load", lambda source, *args: built.append(load(source, *args)) or built[-1])
+    results = run(assets, tmp_path, "CoOp", "Tiny-ViT-GELU", ["TRAINER.COOP.PREC", "fp16"])
+    assert math.isfinite(results["accuracy"])
+    assert built[0].dtype == torch.float16
 
 
 def test_normalisation_other_than_the_backbones_is_refused(assets, tmp_path, monkeypatch):
