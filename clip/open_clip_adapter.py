@@ -250,10 +250,15 @@ def _square(size):
     return size[0] if isinstance(size, (tuple, list)) else size
 
 
+def uses_quick_gelu(config, pretrained):
+    """QuickGELU when the model config or the tag says the weights were trained with it
+    (open_clip itself only warns when they disagree; the weights decide here)."""
+    return bool(config.get("quick_gelu") or pretrained.get("quick_gelu"))
+
+
 def build_model(source, config, pretrained, state_dict):
     """An fp32 eval-mode ``CLIP`` with open_clip's architecture, activation, heads and preprocessing."""
     vision, text = _tower_settings(config)
-    quick_gelu = bool(config.get("quick_gelu") or pretrained.get("quick_gelu"))
     resnet = isinstance(vision["layers"], (tuple, list))
     head_channels = vision["width"] * 32 if resnet else vision["width"]
     model = CLIP(
@@ -268,7 +273,7 @@ def build_model(source, config, pretrained, state_dict):
         transformer_heads=text["heads"],
         transformer_layers=text["layers"],
         vision_heads=head_channels // vision["head_width"],
-        act_layer=QuickGELU if quick_gelu else nn.GELU,
+        act_layer=QuickGELU if uses_quick_gelu(config, pretrained) else nn.GELU,
     )
     state_dict = {k: v for k, v in state_dict.items() if k not in CHECKPOINT_ONLY_KEYS}
     load_checked_state_dict(
@@ -278,7 +283,7 @@ def build_model(source, config, pretrained, state_dict):
     model.image_std = tuple(pretrained.get("std", CLIP_STD))
     model.image_interpolation = pretrained.get("interpolation", "bicubic")
     model.image_resize_mode = pretrained.get("resize_mode", "shortest")
-    return model.float().eval()
+    return model.eval()
 
 
 def load(source, cache_dir=None):
@@ -292,6 +297,6 @@ def identity(source):
     config, pretrained = model_config(source)
     return json.dumps(
         {"open_clip": source.architecture, "tag": source.tag, "config": config,
-         "quick_gelu": bool(config.get("quick_gelu") or pretrained.get("quick_gelu"))},
+         "quick_gelu": uses_quick_gelu(config, pretrained)},
         sort_keys=True,
     )

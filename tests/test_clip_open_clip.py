@@ -217,3 +217,17 @@ def test_a_failed_download_names_the_model_and_the_manual_route(weights, tmp_pat
     with pytest.raises(RuntimeError, match=r"^could not download open_clip weights Tiny-ViT-GELU/stubtag \(.*\); "
                                            r"download them manually and set MODEL.BACKBONE.PATH"):
         clip.load(f"Tiny-ViT-GELU/{STUB_TAG}", download_root=tmp_path)
+
+
+def test_a_tag_trained_with_quickgelu_runs_quickgelu(weights, monkeypatch):
+    """As MetaCLIP's tags on open_clip's plain ViT-B-16 name: the tag, not the name, says QuickGELU."""
+    real = open_clip.get_pretrained_cfg
+    monkeypatch.setattr(open_clip, "get_pretrained_cfg",
+                        lambda model, tag: {"url": "", "quick_gelu": True} if tag == "quick" else real(model, tag))
+    _, path = weights["Tiny-ViT-GELU"]
+    tagged, _ = clip.load(path, architecture="Tiny-ViT-GELU/quick")
+    named, _ = clip.load(path, architecture="Tiny-ViT-GELU-quickgelu")
+    images, _ = inputs()
+    assert type(tagged.visual.transformer.resblocks[0].mlp.gelu) is clip.layers.QuickGELU
+    with torch.no_grad():
+        torch.testing.assert_close(tagged.encode_image(images), named.encode_image(images))
