@@ -145,14 +145,17 @@ def _looks_like_path(name):
 
 
 def open_clip_source(name, path=None):
-    """The open_clip source a model name (plus an optional weights file) denotes, or None:
-    names of OpenAI's or registered local models, and files, keep their own meaning."""
+    """The open_clip source a model name plus an optional weights file denote, or None.
+    An open_clip architecture[/tag] name is one; so is a file with open_clip's
+    ``open_clip_config.json`` beside it (unless the name gives the architecture).
+    Names of OpenAI's or registered local models, and other files, keep their meaning."""
     name = os.fspath(name or "")
-    if name in _MODELS or name in _LOCAL_MODELS or (path is None and Path(os.path.expanduser(name)).is_file()):
-        return None
-    if not open_clip_adapter.names_architecture(name):
-        return None
-    return open_clip_adapter.source_for(name, path)
+    if path is None and Path(os.path.expanduser(name)).is_file():
+        name, path = "", name
+    if name not in _MODELS and name not in _LOCAL_MODELS and open_clip_adapter.names_architecture(name):
+        return open_clip_adapter.source_for(name, path)
+    config_file = path and open_clip_adapter.saved_config(path)
+    return open_clip_adapter.source_with_saved_config(path, config_file) if config_file else None
 
 
 def checkpoint_path(name_or_path, download_root=None):

@@ -96,11 +96,13 @@ TEXT_SUPPORT = {
 
 
 class OpenClipSource(NamedTuple):
-    """An open_clip backbone: architecture name, pretrained tag (or None), local file (or None)."""
+    """An open_clip backbone: architecture name, pretrained tag (or None), local file (or None),
+    and the ``open_clip_config.json`` saved beside the file (or None: open_clip's named config)."""
 
     architecture: str
     tag: Optional[str] = None
     path: Optional[Path] = None
+    config_file: Optional[Path] = None
 
 
 def import_open_clip():
@@ -144,8 +146,37 @@ def source_for(name, path=None):
     return OpenClipSource(architecture, tag, Path(os.path.expanduser(str(path))) if path else None)
 
 
+CONFIG_FILE = "open_clip_config.json"
+
+
+def saved_config(path):
+    """The ``open_clip_config.json`` beside a weights file (open_clip's Hugging Face layout), or None."""
+    candidate = Path(os.path.expanduser(str(path))).parent / CONFIG_FILE
+    return candidate if candidate.is_file() else None
+
+
+def source_with_saved_config(path, config_file):
+    """A weights file whose architecture its saved config gives (no open_clip name needed)."""
+    return OpenClipSource(str(config_file), None, Path(os.path.expanduser(str(path))), config_file)
+
+
+def _read_saved_config(source):
+    """Model config and preprocessing of an ``open_clip_config.json`` (``model_cfg``, ``preprocess_cfg``)."""
+    try:
+        saved = json.loads(source.config_file.read_text(encoding="utf-8"))
+        config = saved["model_cfg"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{source.config_file} is not an open_clip config with a 'model_cfg' ({type(error).__name__}: {error})"
+        ) from None
+    check_supported(source.architecture, config)
+    return config, saved.get("preprocess_cfg") or {}
+
+
 def model_config(source):
     """open_clip's model config and the tag's pretrained config (``{}`` without a tag), both checked."""
+    if source.config_file is not None:
+        return _read_saved_config(source)
     open_clip = import_open_clip()
     config = open_clip.get_model_config(source.architecture)
     if config is None:

@@ -2,6 +2,7 @@
 them, unsupported architectures and a missing open_clip are refused in one line, and named weights
 come through open_clip's registry (stubbed here, served by a local HTTP server)."""
 import functools
+import json
 import http.server
 import sys
 import threading
@@ -231,3 +232,30 @@ def test_a_tag_trained_with_quickgelu_runs_quickgelu(weights, monkeypatch):
     assert type(tagged.visual.transformer.resblocks[0].mlp.gelu) is clip.layers.QuickGELU
     with torch.no_grad():
         torch.testing.assert_close(tagged.encode_image(images), named.encode_image(images))
+
+
+def write_hub_folder(folder, name, reference, preprocess):
+    """open_clip's Hugging Face layout: the weights and an open_clip_config.json beside them."""
+    from tests.helpers.tiny_open_clip import TINY_CONFIGS
+
+    folder.mkdir()
+    config = {"model_cfg": TINY_CONFIGS[name], "preprocess_cfg": preprocess}
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+    return save_open_clip_weights(reference, folder / "open_clip_pytorch_model.bin")
+
+
+def test_a_file_with_open_clips_saved_config_needs_no_architecture_name(weights, tmp_path):
+    reference, _ = weights["Tiny-RN"]
+    path = write_hub_folder(tmp_path / "hub", "Tiny-RN", reference, {"mean": STUB_MEAN, "std": STUB_STD})
+    model, preprocess = clip.load(path)
+    images, tokens = inputs()
+    with torch.no_grad():
+        assert relative_difference(model.encode_text(tokens), reference.encode_text(tokens)) < 1e-5
+        assert relative_difference(model.encode_image(images), reference.encode_image(images)) < 1e-5
+    assert tuple(preprocess.transforms[-1].mean) == STUB_MEAN
+    backbone = SimpleNamespace(NAME="ViT-B/16", PATH=str(path))  # the default NAME: the saved config decides
+    clip.check_backbone_source(backbone)
+    assert clip.load_clip_to_cpu(SimpleNamespace(MODEL=SimpleNamespace(BACKBONE=backbone))).image_std == STUB_STD
+    siglip = write_hub_folder(tmp_path / "siglip", "Tiny-SigLIP-Text", reference, {})
+    with pytest.raises(ValueError, match=r"open_clip model .*open_clip_config.json cannot run .*no_causal_mask"):
+        clip.check_backbone_source(SimpleNamespace(NAME="ViT-B/16", PATH=str(siglip)))
