@@ -23,7 +23,7 @@ from dassl.config import (  # noqa: E402
     merge_from_list,
     set_value,
 )
-from dassl.config.validate import check_cfg_values  # noqa: E402
+from dassl.config.validate import check_cfg_values, check_training_length  # noqa: E402
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.engine.distributed import RankOutput, init_distributed_from_env, is_main_process  # noqa: E402
@@ -118,6 +118,8 @@ def validate(cfg, args):
         raise UsageError("No dataset: pass --dataset-config-file configs/datasets/<name>.yaml (or DATASET.NAME NAME)")
     DATASET_REGISTRY.get(cfg.DATASET.NAME)
     check_cfg_values(cfg)
+    if not (args.eval_only or args.no_train):
+        check_training_length(cfg)
     if args.model_dir and not os.path.isdir(args.model_dir):
         raise UsageError(f"--model-dir {args.model_dir!r} does not exist")
     if args.load_epoch is not None and not args.eval_only:
@@ -165,13 +167,15 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
         print("Collecting env info ...")
         print(f"** System info **\n{collect_env_info()}\n")
         trainer = build_trainer(cfg)
-        results = None
-        if args.eval_only:
+        nothing_to_train = not trainer.get_model_names()
+        if args.eval_only or nothing_to_train:
+            if not args.eval_only:
+                print(f"Note: {type(trainer).__name__} has nothing to train; evaluating it (as with --eval-only)")
             results = run_eval_only(trainer, args)
-        elif not args.no_train:
-            results = trainer.train()
-        else:
+        elif args.no_train:
             return None
+        else:
+            results = trainer.train()
         if is_main_process():
             write_done_marker(cfg.OUTPUT_DIR, results)
         return results

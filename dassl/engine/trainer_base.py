@@ -11,7 +11,7 @@ from ..utils import (
     resume_from_checkpoint,
     save_checkpoint,
 )
-from ..utils.errors import CheckpointMismatchError, MissingCheckpointError
+from ..utils.errors import CheckpointMismatchError, MissingCheckpointError, TrainingDivergedError
 from ..utils.torchtools import BEST_FILE, latest_checkpoint_path
 from .distributed import is_main_process, synchronize
 
@@ -152,7 +152,7 @@ class TrainerBase:
         if torch.isfinite(loss).all():
             return
         epoch, batch = getattr(self, "epoch", 0), getattr(self, "batch_idx", 0)
-        raise FloatingPointError(
+        raise TrainingDivergedError(
             f"Loss is infinite or NaN at epoch {epoch + 1}, batch {batch + 1}. "
             f"{self._precision_hint()}Lowering OPTIM.LR can also help."
         )
