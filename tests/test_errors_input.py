@@ -4,7 +4,11 @@ Config errors are checked before the dataset is read (its loader is replaced
 by one that fails the test); the rest run `train.main` / `train.cli` on the
 tiny CLIP and the colour folder of tests/test_errors.py.
 """
+import ast
+import glob
+import json
 import os
+import random
 import shutil
 
 import pytest
@@ -14,9 +18,13 @@ import train
 from dassl.config import ConfigError
 from dassl.engine.simple_trainer import SimpleTrainer
 from dassl.utils import is_run_done, read_done_marker
-from dassl.utils.errors import ClassNameTooLongError, InputError, TrainingDivergedError
-from tests.test_errors import clip_assets, coop_argv, files, run_cli, run_coop, run_toy  # noqa: F401 (fixtures)
+from dassl.data.datasets.split_paths import SplitEntryOutsideError
+from dassl.utils import load_checkpoint
+from dassl.utils.errors import ClassNameTooLongError, InputError, TrainingDivergedError, UnreadableCheckpointError
+from tests.helpers.trainer_runs import REPO
+from tests.test_errors import clip_assets, coop_argv, dtd_root, files, run_cli, run_coop, run_toy  # noqa: F401
 from trainers.common.base_trainer import PromptCLIPTrainer
+from trainers.common.captions import CaptionFileError, read_caption_file
 
 
 @pytest.fixture
@@ -95,3 +103,69 @@ def test_the_engine_loss_check_is_an_input_error():
     with pytest.raises(TrainingDivergedError, match=r"^Loss is infinite or NaN at epoch 1, batch 1\. "):
         trainer.detect_anomaly(torch.tensor(float("inf")))
     assert issubclass(TrainingDivergedError, (InputError, FloatingPointError))
+
+
+@pytest.mark.parametrize("entry", ["/etc/hostname", "../../outside.jpg"])
+def test_a_split_entry_outside_the_dataset_is_refused(files, dtd_root, tmp_path, entry):
+    split = dtd_root / "dtd" / "split_zhou_DescribableTextures.json"
+    content = json.loads(split.read_text())
+    content["test"][2][0] = entry
+    split.write_text(json.dumps(content))
+    with pytest.raises(SplitEntryOutsideError) as error:
+        run_toy(files, dtd_root, tmp_path / "out", dataset_yaml=os.path.join(REPO, "configs/datasets/dtd.yaml"))
+    image_dir = dtd_root / "dtd" / "images"
+    assert str(error.value) == (
+        f"{split}: entry test[2] names {os.path.join(image_dir, entry)}, outside the image folder {image_dir}; a split "
+        "file holds paths relative to that folder: fix the entry, or replace the file with an intact copy"
+    )
+
+
+def test_a_malformed_or_binary_captions_file_is_named(tmp_path):
+    path = tmp_path / "captions.txt"
+    path.write_bytes(b"a.jpg\tfine\nb.jpg has no tab\n")
+    with pytest.raises(CaptionFileError, match=r"captions.txt, line 2: expected '<image path>\\t<description>"):
+        read_caption_file(str(path))
+    path.write_bytes(b"a.jpg\t\xff\xfe broken\n")
+    with pytest.raises(CaptionFileError, match=r"captions.txt is not UTF-8 text \(.*\); save it as UTF-8"):
+        read_caption_file(str(path))
+    assert issubclass(CaptionFileError, InputError)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_bytes_as_a_checkpoint_are_unreadable(tmp_path, seed):
+    path = tmp_path / "model.pth.tar-1"
+    rng = random.Random(seed)
+    path.write_bytes(rng.randbytes(rng.randint(1, 3000)))
+    with pytest.raises(UnreadableCheckpointError, match=rf"^{path}"):
+        load_checkpoint(str(path))
+
+
+def test_a_trainer_config_error_is_one_line_before_the_dataset(clip_assets, tmp_path, monkeypatch, no_dataset):
+    argv = coop_argv(clip_assets, tmp_path / "out", opts=["TRAINER.COOP.KG_SCHEDULE", "cosin"])
+    argv[argv.index("CoOp")] = "KgCoOp"
+    line = run_cli(monkeypatch, ["--import", "trainers.kgcoop", *argv])
+    assert line.startswith("train.py: error: TRAINER.COOP.KG_SCHEDULE must be one of ")
+
+
+# API guards: raised only when code calls these helpers wrongly; no config value or file reaches them.
+API_GUARDS = {
+    ("frozen_text.py", "_as_template_tuple"), ("text_encoding.py", "encode_prompt_embeddings"),
+    ("text_encoding.py", "text_chunk_size"), ("text_encoding.py", "sequence_working_bytes"),
+    ("visual_prompts.py", "per_block"), ("textrefiner.py", "forward"),
+}
+PLAIN_ERRORS = {"ValueError", "KeyError", "FileNotFoundError", "LookupError", "FloatingPointError"}
+
+
+def test_trainers_raise_input_errors_not_plain_ones():
+    """A plain ValueError/KeyError reaches a train.py user as a traceback; trainers raise InputErrors instead."""
+    plain = []
+    for path in glob.glob(os.path.join(REPO, "trainers", "**", "*.py"), recursive=True):
+        tree = ast.parse(open(path, encoding="utf-8").read())
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef) or (os.path.basename(path), function.name) in API_GUARDS:
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                    if getattr(node.exc.func, "id", "") in PLAIN_ERRORS:
+                        plain.append(f"{os.path.relpath(path, REPO)}:{node.lineno}")
+    assert plain == []

@@ -79,7 +79,7 @@ def load_checkpoint(fpath):
             "scheduler) or is not a PyTorch checkpoint, and cannot be loaded safely with weights_only=True. "
             f"Re-save its tensors (state_dict) in a plain dict. Original error: {exc}"
         ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # random bytes end in any error of the zip / pickle readers (UnicodeDecodeError, IndexError, ...)
         raise UnreadableCheckpointError(
             f"{fpath} is truncated or corrupt ({type(exc).__name__}: {exc}); replace it with an intact copy, or "
             "delete the run folder and train again"

@@ -32,6 +32,7 @@ from ...config import ConfigError, register_cfg_extension
 from ...config.checks import check_int_at_least
 from ...utils.errors import InputError
 from .base_dataset import DatasetBase, Datum
+from .split_paths import check_entries_inside
 
 DATASETS_GUIDE = "DATASETS.md"
 FALLBACK_SPLIT_SEED = 1
@@ -216,6 +217,7 @@ def read_split(filepath, path_prefix, keys=("train", "val", "test"), index=None)
     """
     entries = _parse_entries(_load_json(filepath), filepath, keys)
     paths = {key: [os.path.join(path_prefix, row[0]) for row in rows] for key, rows in entries.items()}
+    check_entries_inside(paths, path_prefix, filepath)
     check_images_exist(paths, filepath, index or FolderIndex())
     return {key: [Datum(impath=path, label=row[1], classname=row[2]) for path, row in zip(paths[key], rows)]
             for key, rows in entries.items()}
