@@ -18,13 +18,14 @@ import train
 from dassl.config import ConfigError
 from dassl.engine.simple_trainer import SimpleTrainer
 from dassl.utils import is_run_done, read_done_marker
+from dassl.data.datasets.split_dataset import DatasetNotFoundError
 from dassl.data.datasets.split_paths import SplitEntryOutsideError
 from dassl.utils import load_checkpoint
 from dassl.utils.errors import ClassNameTooLongError, InputError, TrainingDivergedError, UnreadableCheckpointError
 from tests.helpers.trainer_runs import REPO
 from tests.test_errors import clip_assets, coop_argv, dtd_root, files, run_cli, run_coop, run_toy  # noqa: F401
 from trainers.common.base_trainer import PromptCLIPTrainer
-from trainers.common.captions import CaptionFileError, read_caption_file
+from trainers.common.captions import CaptionFileError, find_caption_file, read_caption_file
 
 
 @pytest.fixture
@@ -129,6 +130,12 @@ def test_a_malformed_or_binary_captions_file_is_named(tmp_path):
     with pytest.raises(CaptionFileError, match=r"captions.txt is not UTF-8 text \(.*\); save it as UTF-8"):
         read_caption_file(str(path))
     assert issubclass(CaptionFileError, InputError)
+
+
+def test_a_missing_captions_file_is_an_input_error(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=r"^TGP-T's content loss needs one description per training image, "
+                                                   rf"but there is no {tmp_path}/captions.txt or "):
+        find_caption_file(str(tmp_path))
 
 
 @pytest.mark.parametrize("seed", range(20))
