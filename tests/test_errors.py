@@ -201,7 +201,7 @@ def corrupt_toy_root(tmp_path):
 def test_corrupt_or_truncated_image(files, corrupt_toy_root, tmp_path, monkeypatch):
     root, image = corrupt_toy_root
     expected = (
-        rf"Cannot read image {re.escape(str(image))}: .*truncated.*\. The file is corrupt or truncated; "
+        rf"Cannot read image {re.escape(str(image))}: .*[Tt]runcated.*\. The file is corrupt or truncated; "
         r"replace it \(re-download the dataset\) or remove it from the split\."
     )
     with pytest.raises(UnreadableImageError, match=f"^{expected}$"):

@@ -5,6 +5,7 @@ from torch.utils.data import DataLoader
 
 from .dataset_wrapper import DatasetWrapper
 from .datasets import build_dataset
+from .image_check import check_dataset_images
 from .samplers import build_sampler
 from .transforms import build_transform
 
@@ -31,6 +32,7 @@ class DataManager:
 
     def __init__(self, cfg, custom_tfm_train=None, custom_tfm_test=None, dataset_wrapper=None):
         dataset = build_dataset(cfg)
+        check_dataset_images(dataset)
         if custom_tfm_train is None:
             tfm_train = build_transform(cfg, is_train=True)
         else:
