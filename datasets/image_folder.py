@@ -2,6 +2,7 @@
 import os
 
 from dassl.config import register_cfg_extension
+from dassl.config.checks import invalid_value
 from dassl.data.datasets import DATASET_REGISTRY
 from dassl.data.datasets.split_dataset import (
     FEWSHOT_DIR, DatasetNotFoundError, DatasetProblem, FolderIndex, SplitJsonDataset, read_and_split_data,
@@ -60,6 +61,9 @@ class ImageFolderDataset(SplitJsonDataset):
         if not folder:
             raise DatasetNotFoundError("ImageFolderDataset needs DATASET.FOLDER, the folder under --root with one "
                                        f"sub-folder per class (e.g. `DATASET.FOLDER my_set`); see {self.guide()}")
+        if os.path.isabs(os.path.expanduser(folder)) or os.path.normpath(folder).split(os.sep)[0] == os.pardir:
+            raise invalid_value("DATASET.FOLDER", folder, "a folder under --root (not an absolute path, no '..' "
+                                "leaving it), as the split and few-shot files are written there")
         return folder
 
     def locate(self, cfg):
