@@ -41,14 +41,9 @@ DATA="$(absolute_path "${DATA}")"
 OUTPUT="$(absolute_path "${OUTPUT:-${REPO_ROOT}/output}")"
 SHOTS="${SHOTS:-16}"
 PYTHON="${PYTHON:-python}"
-# EXTRA_OPTS is split into words like the shell would (quotes, backslashes) but never evaluated:
+# EXTRA_OPTS is split into words by xargs, honouring quotes and backslashes, but never evaluated:
 # `$(...)`, backticks and variables stay literal text. The last word is a marker that the split worked.
-mapfile -d '' EXTRA < <("${PYTHON}" -c 'import shlex, sys
-try:
-    words = shlex.split(sys.argv[1]) + ["<end>"]
-except ValueError:
-    sys.exit(1)
-sys.stdout.write("".join(word + "\0" for word in words))' "${EXTRA_OPTS:-}")
+mapfile -d '' EXTRA < <(printf '%s <end>' "${EXTRA_OPTS:-}" | xargs printf '%s\0' 2>/dev/null)
 [ "${#EXTRA[@]}" -gt 0 ] && [ "${EXTRA[-1]}" = "<end>" ] || die "EXTRA_OPTS has unbalanced quotes: ${EXTRA_OPTS}"
 unset 'EXTRA[-1]'
 cd "${REPO_ROOT}"
