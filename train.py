@@ -6,6 +6,7 @@ the repository's `trainers/` and `datasets/` folders is imported at start, so
 a new method or dataset file needs no edit here.
 """
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -28,6 +29,7 @@ from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.engine.distributed import RankOutput, init_distributed_from_env, is_main_process  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger, write_done_marker  # noqa: E402
+from dassl.utils.atomic import remove_stale_temp_files  # noqa: E402
 from dassl.utils.errors import InputError  # noqa: E402
 from dassl.utils.plugins import import_folder_modules, import_module_or_file  # noqa: E402
 
@@ -156,6 +158,8 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
     cfg = setup_cfg(args)
     validate(cfg, args)
     init_distributed_from_env()
+    if is_main_process() and os.path.isdir(cfg.OUTPUT_DIR):
+        remove_stale_temp_files(cfg.OUTPUT_DIR, recursive=True)  # left by a killed write
     run_logger = setup_logger(cfg.OUTPUT_DIR) if is_main_process() else RankOutput()
     try:
         if cfg.SEED >= 0:
@@ -180,7 +184,8 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
             write_done_marker(cfg.OUTPUT_DIR, results)
         return results
     except BaseException:
-        run_logger.file.write(traceback.format_exc())
+        with contextlib.suppress(OSError):  # a full disk must not hide the error itself
+            run_logger.file.write(traceback.format_exc())
         raise
     finally:
         run_logger.close()

@@ -1,10 +1,15 @@
 """DataManager: dataset + transforms + loaders, as the trainers expect them."""
+import os
+import time
+
 import torch
 from tabulate import tabulate
 from torch.utils.data import DataLoader
 
 from .dataset_wrapper import DatasetWrapper
+from ..utils.atomic import remove_stale_temp_files
 from .datasets import build_dataset
+from .datasets.split_dataset import FEWSHOT_DIR
 from .image_check import check_dataset_images
 from .samplers import build_sampler
 from .transforms import build_transform
@@ -27,11 +32,23 @@ def build_data_loader(cfg, sampler_type, data_source, batch_size, tfm=None, is_t
     return loader
 
 
+STALE_TEMP_AGE = 3600  # seconds: parallel runs write split files too, but never for this long
+
+
+def remove_dataset_temp_files(dataset):
+    """Temp files of split / few-shot writes that were killed (older than an hour) in the dataset's folders."""
+    folder = getattr(dataset, "dataset_dir", "")
+    if isinstance(folder, str) and os.path.isabs(folder):
+        for path in (folder, os.path.join(folder, FEWSHOT_DIR)):
+            remove_stale_temp_files(path, older_than=time.time() - STALE_TEMP_AGE)
+
+
 class DataManager:
     """Builds the dataset named by DATASET.NAME and its train_x / train_u / val / test loaders."""
 
     def __init__(self, cfg, custom_tfm_train=None, custom_tfm_test=None, dataset_wrapper=None):
         dataset = build_dataset(cfg)
+        remove_dataset_temp_files(dataset)
         check_dataset_images(dataset)
         if custom_tfm_train is None:
             tfm_train = build_transform(cfg, is_train=True)

@@ -30,6 +30,7 @@ from collections import defaultdict
 
 from ...config import ConfigError, register_cfg_extension
 from ...config.checks import check_int_at_least
+from ...utils.atomic import default_file_mode
 from ...utils.errors import InputError
 from .base_dataset import DatasetBase, Datum
 from .split_paths import check_entries_inside
@@ -162,6 +163,7 @@ def write_split(lists, filepath, path_prefix):
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".split-", suffix=".json")
     try:
+        os.fchmod(handle, default_file_mode())  # readable by the lab, as a plain open would make it
         with os.fdopen(handle, "w") as f:
             json.dump(content, f, indent=4, separators=(",", ": "))
         os.replace(temporary, filepath)
