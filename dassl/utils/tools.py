@@ -99,7 +99,7 @@ def write_done_marker(output_dir, results):
 def read_done_marker(output_dir):
     """The content of `output_dir/done.json`, or None if the run is not finished.
 
-    Finished means a JSON object whose `results` maps names to numbers; a
+    Finished means a JSON object whose `results` maps names to numbers (or null); a
     missing, truncated, undecodable or malformed file is not finished, for the
     sweep and the results parser alike.
     """
@@ -110,7 +110,8 @@ def read_done_marker(output_dir):
     results = content.get("results") if isinstance(content, dict) else None
     if not isinstance(results, dict):
         return None
-    if not all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in results.values()):
+    if not all(value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+               for value in results.values()):
         return None
     return content
 
