@@ -14,7 +14,9 @@ import pytest
 from PIL import Image
 
 import dassl.data.image_check as image_check
-from dassl.data.datasets.split_dataset import MissingImagesError
+from dassl.config import get_cfg_default
+from dassl.data.data_manager import build_data_loader
+from dassl.data.datasets.split_dataset import DatasetProblem, MissingImagesError
 from dassl.utils.errors import UnreadableImageError
 from tests.helpers.fake_benchmarks import dataset_cfg, make_image_folder
 from tests.helpers.trainer_runs import REPO, write_colour_images
@@ -130,3 +132,8 @@ def test_doctor_reads_a_per_folder_yaml(my_set, tmp_path, capsys, monkeypatch):
     code, by_name, out = lines_by_name(capsys, my_set, "--dataset", "my_set")
     assert code == 0, out
     assert by_name["my_set"][0] == "OK" and "3 classes" in by_name["my_set"][1]
+
+
+def test_an_empty_list_of_images_is_an_input_error():
+    with pytest.raises(DatasetProblem, match="^Cannot build a data loader over an empty list of images; check"):
+        build_data_loader(get_cfg_default(), "RandomSampler", [], 4)

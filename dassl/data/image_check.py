@@ -69,7 +69,8 @@ def check_paths(split, paths):
     problems = unreadable_images(split, paths)
     if problems:
         path, why = problems[0]
-        others = f" ({len(problems)} of {len(paths)} images of the {split} split fail this check.)" if len(problems) > 1 else ""
+        others = f" ({len(problems)} of {len(paths)} images of the {split} split fail this check.)"
+        others = others if len(problems) > 1 else ""
         raise UnreadableImageError(
             f"Cannot read image {path}: {why}. The file is corrupt or truncated; "
             f"replace it (re-download the dataset) or remove it from the split.{others}"

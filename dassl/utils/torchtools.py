@@ -89,9 +89,9 @@ def checkpoint_epoch(name):
 
 
 def remove_older_checkpoints(save_dir, newest):
-    """Keep `newest` and the previous epoch file (the fallback for resuming); delete older epoch files."""
+    """Keep `newest` and the epoch file before it (the fallback for resuming); delete every other epoch file."""
     epochs = sorted((epoch, name) for name in os.listdir(save_dir) if (epoch := checkpoint_epoch(name)) is not None)
-    previous = [name for epoch, name in epochs if name != newest][-1:]
+    previous = [name for epoch, name in epochs if epoch < checkpoint_epoch(newest)][-1:]
     for _, name in epochs:
         if name not in (newest, *previous):
             os.remove(os.path.join(save_dir, name))
@@ -144,7 +144,7 @@ def load_checkpoint(fpath):
             "scheduler) or is not a PyTorch checkpoint, and cannot be loaded safely with weights_only=True. "
             f"Re-save its tensors (state_dict) in a plain dict. Original error: {exc}"
         ) from exc
-    except Exception as exc:  # random bytes end in any error of the zip / pickle readers (UnicodeDecodeError, IndexError, ...)
+    except Exception as exc:  # random bytes end in any error of the readers (UnicodeDecodeError, IndexError, ...)
         raise UnreadableCheckpointError(
             f"{fpath} is truncated or corrupt ({type(exc).__name__}: {exc}); replace it with an intact copy, or "
             "delete the run folder and train again"

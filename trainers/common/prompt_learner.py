@@ -124,7 +124,9 @@ class PromptLearner(nn.Module):
         check_class_token_position(class_token_position)
         classnames = readable_classnames(classnames)
         if not classnames:
-            raise ConfigError("PromptLearner needs at least one class name: the dataset (after DATASET.SUBSAMPLE_CLASSES) has none")
+            raise ConfigError(
+                "PromptLearner needs at least one class name: the dataset (after DATASET.SUBSAMPLE_CLASSES) has none"
+            )
         if ctx_init:
             ctx, prompt_prefix = context_from_words(clip_model, ctx_init)
         else:
