@@ -6,6 +6,7 @@ the repository's `trainers/` and `datasets/` folders is imported at start, so
 a new method or dataset file needs no edit here.
 """
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -23,11 +24,12 @@ from dassl.config import (  # noqa: E402
     merge_from_list,
     set_value,
 )
-from dassl.config.validate import check_cfg_values  # noqa: E402
+from dassl.config.validate import check_cfg_values, check_training_length  # noqa: E402
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.engine.distributed import RankOutput, init_distributed_from_env, is_main_process  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger, write_done_marker  # noqa: E402
+from dassl.utils.atomic import remove_stale_temp_files  # noqa: E402
 from dassl.utils.errors import InputError  # noqa: E402
 from dassl.utils.plugins import import_folder_modules, import_module_or_file  # noqa: E402
 
@@ -118,6 +120,8 @@ def validate(cfg, args):
         raise UsageError("No dataset: pass --dataset-config-file configs/datasets/<name>.yaml (or DATASET.NAME NAME)")
     DATASET_REGISTRY.get(cfg.DATASET.NAME)
     check_cfg_values(cfg)
+    if not (args.eval_only or args.no_train):
+        check_training_length(cfg)
     if args.model_dir and not os.path.isdir(args.model_dir):
         raise UsageError(f"--model-dir {args.model_dir!r} does not exist")
     if args.load_epoch is not None and not args.eval_only:
@@ -154,6 +158,8 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
     cfg = setup_cfg(args)
     validate(cfg, args)
     init_distributed_from_env()
+    if is_main_process() and os.path.isdir(cfg.OUTPUT_DIR):
+        remove_stale_temp_files(cfg.OUTPUT_DIR, recursive=True)  # left by a killed write
     run_logger = setup_logger(cfg.OUTPUT_DIR) if is_main_process() else RankOutput()
     try:
         if cfg.SEED >= 0:
@@ -165,18 +171,21 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
         print("Collecting env info ...")
         print(f"** System info **\n{collect_env_info()}\n")
         trainer = build_trainer(cfg)
-        results = None
-        if args.eval_only:
+        nothing_to_train = not trainer.get_model_names()
+        if args.eval_only or nothing_to_train:
+            if not args.eval_only:
+                print(f"Note: {type(trainer).__name__} has nothing to train; evaluating it (as with --eval-only)")
             results = run_eval_only(trainer, args)
-        elif not args.no_train:
-            results = trainer.train()
-        else:
+        elif args.no_train:
             return None
+        else:
+            results = trainer.train()
         if is_main_process():
             write_done_marker(cfg.OUTPUT_DIR, results)
         return results
     except BaseException:
-        run_logger.file.write(traceback.format_exc())
+        with contextlib.suppress(OSError):  # a full disk must not hide the error itself
+            run_logger.file.write(traceback.format_exc())
         raise
     finally:
         run_logger.close()

@@ -2,12 +2,39 @@
 import os
 
 from dassl.config import register_cfg_extension
+from dassl.config.checks import invalid_value
 from dassl.data.datasets import DATASET_REGISTRY
 from dassl.data.datasets.split_dataset import (
-    FEWSHOT_DIR, DatasetNotFoundError, DatasetProblem, SplitJsonDataset, read_and_split_data, read_classnames,
+    FEWSHOT_DIR, DatasetNotFoundError, DatasetProblem, FolderIndex, SplitJsonDataset, read_and_split_data,
+    read_classnames,
 )
 
 CLASSNAMES_FILE = "classnames.txt"
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+class ImageFileIndex(FolderIndex):
+    """A FolderIndex whose `files` are images by extension; the other files (Thumbs.db, notes.txt) are remembered."""
+
+    def __init__(self):
+        super().__init__()
+        self.skipped = {}
+
+    def files(self, folder):
+        names = super().files(folder)
+        images = [name for name in names if name.lower().endswith(IMAGE_EXTENSIONS)]
+        for name in names:
+            if name not in images:
+                self.skipped[os.path.join(folder, name)] = True
+        return images
+
+    def report_skipped(self):
+        """One line naming the files left out (not images by their extension)."""
+        if self.skipped:
+            names = sorted({os.path.basename(path) for path in self.skipped})
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            print(f"Note: skipped {len(self.skipped)} file(s) that are not images by their extension "
+                  f"({', '.join(IMAGE_EXTENSIONS)}): {shown}")
 
 
 @register_cfg_extension
@@ -34,19 +61,25 @@ class ImageFolderDataset(SplitJsonDataset):
         if not folder:
             raise DatasetNotFoundError("ImageFolderDataset needs DATASET.FOLDER, the folder under --root with one "
                                        f"sub-folder per class (e.g. `DATASET.FOLDER my_set`); see {self.guide()}")
+        if os.path.isabs(os.path.expanduser(folder)) or os.path.normpath(folder).split(os.sep)[0] == os.pardir:
+            raise invalid_value("DATASET.FOLDER", folder, "a folder under --root (not an absolute path, no '..' "
+                                "leaving it), as the split and few-shot files are written there")
         return folder
 
     def locate(self, cfg):
         self.split_file = f"split_{os.path.basename(os.path.normpath(self.dataset_folder_name(cfg)))}.json"
         super().locate(cfg)
+        self.folder_index = ImageFileIndex()
 
     def make_fallback_split(self):
         folders = [folder for folder in self.folder_index.subfolders(self.image_dir) if folder not in self.ignored_folders]
         if not folders:
             raise DatasetNotFoundError(f"{self.image_dir} has no class folders; put each class's images in "
                                        f"{self.image_dir}/<class name>/ (see {self.guide()})")
-        return read_and_split_data(self.image_dir, ignored=self.ignored_folders,
-                                   new_cnames=self.folder_classnames(folders), index=self.folder_index)
+        lists = read_and_split_data(self.image_dir, ignored=self.ignored_folders,
+                                    new_cnames=self.folder_classnames(folders), index=self.folder_index)
+        self.folder_index.report_skipped()
+        return lists
 
     def folder_classnames(self, folders):
         """``{folder: class name}`` from classnames.txt, or from the folder names."""

@@ -41,7 +41,11 @@ DATA="$(absolute_path "${DATA}")"
 OUTPUT="$(absolute_path "${OUTPUT:-${REPO_ROOT}/output}")"
 SHOTS="${SHOTS:-16}"
 PYTHON="${PYTHON:-python}"
-eval "EXTRA=(${EXTRA_OPTS:-})"
+# EXTRA_OPTS is split into words by xargs, honouring quotes and backslashes, but never evaluated:
+# `$(...)`, backticks and variables stay literal text. The last word is a marker that the split worked.
+mapfile -d '' EXTRA < <(printf '%s <end>' "${EXTRA_OPTS:-}" | xargs printf '%s\0' 2>/dev/null)
+[ "${#EXTRA[@]}" -gt 0 ] && [ "${EXTRA[-1]}" = "<end>" ] || die "EXTRA_OPTS has unbalanced quotes: ${EXTRA_OPTS}"
+unset 'EXTRA[-1]'
 cd "${REPO_ROOT}"
 
 # usage N_REQUIRED N_GIVEN "ARGS" : exit with a usage line unless enough arguments were given.

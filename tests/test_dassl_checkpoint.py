@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dassl.utils import load_checkpoint, load_pretrained_weights, resume_from_checkpoint, save_checkpoint
+from tests.helpers.disk_full import fail_writes
 
 
 def make_state(epoch, value=1.0):
@@ -55,14 +56,7 @@ def test_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     _, _, first = make_state(1, value=1.0)
     path = save_checkpoint(first, str(tmp_path), model_name="model.pth.tar-1")
     original = open(path, "rb").read()
-    real_save = torch.save
-
-    def save_half_then_fill_disk(obj, f, *args, **kwargs):
-        real_save(obj, f, *args, **kwargs)
-        f.truncate(10)
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(torch, "save", save_half_then_fill_disk)
+    fail_writes(monkeypatch, ["model.pth.tar-1"])
     _, _, second = make_state(1, value=2.0)
     with pytest.raises(OSError, match=r"No space left.*model\.pth\.tar-1.*intact") as info:
         save_checkpoint(second, str(tmp_path), model_name="model.pth.tar-1")

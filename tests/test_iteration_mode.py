@@ -5,6 +5,7 @@ import re
 import pytest
 import torch
 
+import dassl.engine.trainer_base as trainer_base
 from dassl.config import get_cfg_default
 from dassl.optim import build_optimizer
 from dassl.utils import is_run_done
@@ -120,10 +121,18 @@ def test_best_val_keeps_the_first_best_state(toy, monkeypatch):
         return original_test(self, split)
 
     monkeypatch.setattr(ToyTrainer, "test", scripted_val)
+    saved = {}  # the run folder keeps only the last two epoch files: record what each save wrote
+    real_save = trainer_base.save_checkpoint
+
+    def recording_save(state, save_dir, **kwargs):
+        saved.setdefault(state["epoch"], {"state_dict": {k: v.clone() for k, v in state["state_dict"].items()}})
+        return real_save(state, save_dir, **kwargs)
+
+    monkeypatch.setattr(trainer_base, "save_checkpoint", recording_save)
     out = toy / "best"
     run(toy, out, "OPTIM.MAX_ITER", "4", "TRAIN.VAL_FREQ", "1", "TEST.FINAL_MODEL", "best_val", "TRAIN.CHECKPOINT_FREQ", "1")
     best = torch.load(out / "classifier" / "model-best.pth.tar", weights_only=True)
-    second = torch.load(out / "classifier" / "model.pth.tar-2", weights_only=True)
+    second = saved[2]
     assert best["epoch"] == 2 and best["val_result"] == 70.0
     for key, value in second["state_dict"].items():
         assert torch.equal(best["state_dict"][key], value)

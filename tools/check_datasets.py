@@ -5,7 +5,10 @@
 One line per dataset: OK with class and split counts, NOT FOUND, or
 PROBLEM with what is missing and where DATASETS.md says to get it. The checks
 run the loaders' own code (folder resolution, split reading, image listing),
-one directory listing per folder, and write nothing.
+one directory listing per folder, then open every image's header (the check
+train.py runs; lists a run already verified are skipped) and measure every
+class name against CLIP's context, and write nothing. `--dataset` takes
+registry names and config stems, per-folder yamls of your own data included.
 
 Exit status: 1 when a dataset that is present has a problem, when a dataset
 named with --dataset/--folder is not found, or when no dataset is found at all
@@ -20,10 +23,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import datasets  # noqa: E402  (repository package, importable only after the path insert)
-from dassl.config import apply_cfg_extensions, get_cfg_default  # noqa: E402
+from dassl.config import apply_cfg_extensions, get_cfg_default, merge_from_file  # noqa: E402
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 from dassl.data.datasets.split_dataset import DatasetNotFoundError, SplitJsonDataset  # noqa: E402
+from dassl.data.image_check import list_digest, read_record, record_path, unreadable_images  # noqa: E402
 from dassl.utils.hints import closest_name_hint  # noqa: E402
+from trainers.common.class_names import DEFAULT_CONTEXT_TOKENS, longest_name_tokens, token_count  # noqa: E402
 
 FOLDER_DATASET = "ImageFolderDataset"
 CONFIG_DIR = os.path.join(REPO, "configs", "datasets")
@@ -41,20 +46,25 @@ def known_datasets():
 
 
 def config_stems():
-    """``{yaml stem: registry name}`` from configs/datasets (so `oxford_pets` works as well as `OxfordPets`)."""
+    """``{yaml stem: (registry name, DATASET.FOLDER)}`` from configs/datasets (so `oxford_pets` works as well
+    as `OxfordPets`, and a per-folder yaml of your own data names its folder)."""
     stems = {}
     for file_name in sorted(os.listdir(CONFIG_DIR)):
         if file_name.endswith(".yaml"):
-            cfg = get_cfg_default()
-            cfg.merge_from_file(os.path.join(CONFIG_DIR, file_name))
-            stems[file_name[:-len(".yaml")]] = cfg.DATASET.NAME
+            cfg = apply_cfg_extensions(get_cfg_default())
+            merge_from_file(cfg, os.path.join(CONFIG_DIR, file_name))
+            stems[file_name[:-len(".yaml")]] = (cfg.DATASET.NAME, cfg.DATASET.FOLDER)
     return stems
 
 
 def resolve_names(requested, known):
-    """Registry names for the ``--dataset`` arguments; an unknown name exits before any check."""
-    lookup = {name.lower(): name for name in known}
-    lookup.update({stem.lower(): name for stem, name in config_stems().items() if name in known})
+    """``(label, registry name, folder)`` for the ``--dataset`` arguments; an unknown name exits before any check."""
+    lookup = {name.lower(): (name, name, "") for name in known}
+    for stem, (name, folder) in config_stems().items():
+        if name in known:
+            lookup[stem.lower()] = (name, name, "")
+        elif name == FOLDER_DATASET and folder:
+            lookup[stem.lower()] = (f"{stem} ({folder})", name, folder)
     resolved = []
     for name in requested:
         if name.lower() not in lookup:
@@ -72,6 +82,30 @@ def doctor_cfg(root, folder=""):
     return cfg
 
 
+def image_problems(dataset):
+    """Unreadable images (the lists a run already verified are skipped) and class names too long for CLIP."""
+    train, val, test = dataset.load_split(inspect=True)
+    record = record_path(dataset)
+    verified = set(read_record(record)) if record else set()
+    problems = []
+    for split, items in (("train", train), ("val", val), ("test", test)):
+        paths = sorted({item.impath for item in items or ()})
+        if list_digest(split, paths) in verified:
+            continue
+        bad = unreadable_images(split, paths)
+        if bad:
+            problems.append(f"{len(bad)} unreadable image(s) in the {split} split, first {bad[0][0]} ({bad[0][1]}): "
+                            "replace them (re-download the dataset) or remove them from the split")
+    budget = longest_name_tokens(DEFAULT_CONTEXT_TOKENS)
+    names = sorted({item.classname for items in (train, val, test) for item in items or ()})
+    long_names = [name for name in names if token_count(name.replace("_", " ")) > budget]
+    if long_names:
+        problems.append(f"class name(s) longer than {budget} CLIP tokens, too long for a prompt with "
+                        f"{DEFAULT_CONTEXT_TOKENS} context tokens: {', '.join(repr(name) for name in long_names)}; "
+                        "shorten them (own folder: classnames.txt; else the split file)")
+    return problems
+
+
 def check(cls, cfg):
     """``(status, detail)`` with status ``OK``, ``NOT FOUND`` or ``PROBLEM``."""
     try:
@@ -79,6 +113,8 @@ def check(cls, cfg):
     except DatasetNotFoundError as error:
         return "NOT FOUND", str(error)
     counts, problems = dataset.inspect()
+    if not problems:
+        problems = image_problems(dataset)
     if problems:
         return "PROBLEM", "; ".join(problems)
     captions = dataset.caption_file()
@@ -103,10 +139,10 @@ def main(argv=None):
     if not os.path.isdir(args.root):
         sys.exit(f"error: --root {args.root} is not a folder")
     known = known_datasets()
-    names = resolve_names(args.dataset, known) if args.dataset else ([] if args.folder else sorted(known))
-    jobs = [(name, known[name], doctor_cfg(args.root)) for name in names]
-    folder_dataset = DATASET_REGISTRY.get(FOLDER_DATASET)
-    jobs += [(f"{FOLDER_DATASET}:{folder}", folder_dataset, doctor_cfg(args.root, folder)) for folder in args.folder]
+    default = [] if args.folder else [(name, name, "") for name in sorted(known)]
+    named = resolve_names(args.dataset, known) if args.dataset else default
+    named += [(f"{FOLDER_DATASET}:{folder}", FOLDER_DATASET, folder) for folder in args.folder]
+    jobs = [(label, DATASET_REGISTRY.get(name), doctor_cfg(args.root, folder)) for label, name, folder in named]
     statuses = []
     for label, cls, cfg in jobs:
         status, detail = check(cls, cfg)

@@ -24,7 +24,7 @@ from torch import nn
 from yacs.config import CfgNode as CN
 
 from clip.layers import LayerNorm
-from dassl.config import register_cfg_extension
+from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 
@@ -42,7 +42,7 @@ IMAGENET_VISUAL_WARMUP_EPOCH = 1
 def _add_key(node, key, value, path):
     """Define `path` unless another module already did so with another default (a silent clash)."""
     if key in node and node[key] != value:
-        raise ValueError(f"{path} is already defined with default {node[key]!r}; DPT needs {value!r}")
+        raise ConfigError(f"{path} is already defined with default {node[key]!r}; DPT needs {value!r}")
     node[key] = value
 
 
@@ -50,7 +50,7 @@ def _add_node(node, key, path):
     if key not in node:
         node[key] = CN()
     elif not isinstance(node[key], CN):
-        raise ValueError(f"{path} is already defined as a value ({node[key]!r}); DPT needs it to be a config node")
+        raise ConfigError(f"{path} is already defined as a value ({node[key]!r}); DPT needs it to be a config node")
     return node[key]
 
 
@@ -87,7 +87,7 @@ class ClassAwarePromptGenerator(nn.Module):
     def __init__(self, n_copies, text_dim, width, n_classes, n_key_tokens):
         super().__init__()
         if n_copies < 1 or n_key_tokens < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"CAVPT needs at least one block and n_key_tokens >= 0, got {n_copies} blocks and {n_key_tokens} key "
                 "tokens; check TRAINER.TOPDOWN_SECOVPT.BOTTOMLIMIT and TRAINER.DPT.N_KEY_TOKENS"
             )
@@ -195,7 +195,7 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
         self.aux_weight = aux_weight
         if class_aware is not None:
             if self.top_k < 1:
-                raise ValueError(f"CAVPT needs TRAINER.SELECTED_COVPT.CPN >= 1, got {cpn}")
+                raise ConfigError(f"CAVPT needs TRAINER.SELECTED_COVPT.CPN >= 1, got {cpn}")
             self.first_class_aware_block = len(clip_model.visual.transformer.resblocks) - len(class_aware)
         self.guidance_active = False
         self._fixed_text = None
@@ -292,7 +292,7 @@ class VisualPromptTrainer(PromptCLIPTrainer):
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         if cfg.TRAINER.VPT.N_CTX < 1:
-            raise ValueError(f"TRAINER.VPT.N_CTX must be at least 1, got {cfg.TRAINER.VPT.N_CTX}")
+            raise ConfigError(f"TRAINER.VPT.N_CTX must be at least 1, got {cfg.TRAINER.VPT.N_CTX}")
 
     def build_visual_prompts(self, cfg, clip_model, n_blocks):
         width = clip_model.visual.conv1.out_channels
@@ -319,7 +319,7 @@ class VPT(VisualPromptTrainer):
 
     def prepare_model(self, model):
         if model.text_plugin is not None:
-            raise ValueError(
+            raise ConfigError(
                 "VPT classifies with frozen zero-shot text features, so a text-feature plug-in has nothing to refine; "
                 "use it with VLP or DPT, or switch it off"
             )
@@ -341,7 +341,7 @@ class VLP(VisualPromptTrainer):
         super().check_cfg(cfg)
         check_class_token_position(cfg.TRAINER.COOP.CLASS_TOKEN_POSITION, "TRAINER.COOP.CLASS_TOKEN_POSITION")
         if cfg.OPTIM.MAX_ITER > 0:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__}'s guidance phase (PRETRAIN.C) and schedules count epochs; "
                 f"set OPTIM.MAX_ITER 0 and use OPTIM.MAX_EPOCH (got MAX_ITER {cfg.OPTIM.MAX_ITER})"
             )
@@ -421,12 +421,12 @@ class DPT(VLP):
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         if cfg.TRAINER.SELECTED_COVPT.CPN < 1:
-            raise ValueError(f"TRAINER.SELECTED_COVPT.CPN must be at least 1, got {cfg.TRAINER.SELECTED_COVPT.CPN}")
+            raise ConfigError(f"TRAINER.SELECTED_COVPT.CPN must be at least 1, got {cfg.TRAINER.SELECTED_COVPT.CPN}")
 
     def visual_prompt_blocks(self, cfg, n_blocks):
         bottom = cfg.TRAINER.TOPDOWN_SECOVPT.BOTTOMLIMIT
         if not 1 <= bottom <= n_blocks:
-            raise ValueError(
+            raise ConfigError(
                 f"TRAINER.TOPDOWN_SECOVPT.BOTTOMLIMIT must be between 1 and {n_blocks} (the image tower's blocks), "
                 f"got {bottom}"
             )

@@ -12,7 +12,7 @@ checkpoints).
 """
 import torch.nn.functional as F
 
-from dassl.config import register_cfg_extension
+from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 
 from datasets.templates import get_template
@@ -77,7 +77,7 @@ class KgCoOp(CoOp):
         super().check_cfg(cfg)
         schedule = cfg.TRAINER.COOP.KG_SCHEDULE
         if schedule not in KG_SCHEDULES:
-            raise ValueError(f"TRAINER.COOP.KG_SCHEDULE must be one of {', '.join(KG_SCHEDULES)}, got {schedule!r}")
+            raise ConfigError(f"TRAINER.COOP.KG_SCHEDULE must be one of {', '.join(KG_SCHEDULES)}, got {schedule!r}")
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         learner = build_coop_prompt_learner(cfg, classnames, clip_model)

@@ -23,7 +23,7 @@ from torch import nn
 from yacs.config import CfgNode as CN
 
 from clip.vision_transformer import VisionTransformer
-from dassl.config import register_cfg_extension
+from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 
 from trainers.common import TextFeaturePlugin, normalize, register_text_plugin
@@ -52,17 +52,17 @@ def check_textrefiner_cfg(node):
     """Refuse values the module cannot run with, naming the key and the fix."""
     key = "TRAINER.TEXTREFINER"
     if node.CACHE_UPDATE not in CACHE_UPDATES:
-        raise ValueError(f"{key}.CACHE_UPDATE must be one of {', '.join(CACHE_UPDATES)}, got {node.CACHE_UPDATE!r}")
+        raise ConfigError(f"{key}.CACHE_UPDATE must be one of {', '.join(CACHE_UPDATES)}, got {node.CACHE_UPDATE!r}")
     if node.MEMORY_SIZE < 1:
-        raise ValueError(f"{key}.MEMORY_SIZE must be at least 1 cache entry, got {node.MEMORY_SIZE}")
+        raise ConfigError(f"{key}.MEMORY_SIZE must be at least 1 cache entry, got {node.MEMORY_SIZE}")
     if not 0.0 <= node.MOMENTUM <= 1.0:
-        raise ValueError(f"{key}.MOMENTUM must lie in [0, 1], got {node.MOMENTUM}")
+        raise ConfigError(f"{key}.MOMENTUM must lie in [0, 1], got {node.MOMENTUM}")
     if node.TOPK < 0:
-        raise ValueError(f"{key}.TOPK must be >= 0 patch tokens, got {node.TOPK}")
+        raise ConfigError(f"{key}.TOPK must be >= 0 patch tokens, got {node.TOPK}")
     if node.DISTILL < 0:
-        raise ValueError(f"{key}.DISTILL must be >= 0 (0 switches L_reg off), got {node.DISTILL}")
+        raise ConfigError(f"{key}.DISTILL must be >= 0 (0 switches L_reg off), got {node.DISTILL}")
     if node.SEM_LOSS and node.BALANCE <= 0:
-        raise ValueError(
+        raise ConfigError(
             f"{key}.BALANCE divides L_sem and must be > 0, got {node.BALANCE}; "
             f"to switch L_sem off set {key}.SEM_LOSS False"
         )
@@ -98,7 +98,7 @@ class AlignmentMLP(nn.Module):
 def semantic_tokens(aligned, attention, topk):
     """[CLS; the top-k patches by CLS attention; mean of all tokens] -> (B, topk + 2, D)."""
     if topk > attention.shape[1]:
-        raise ValueError(
+        raise ConfigError(
             f"TRAINER.TEXTREFINER.TOPK is {topk} but the image has only {attention.shape[1]} patch tokens; lower TOPK"
         )
     patches = attention.topk(topk, dim=1).indices + 1
@@ -115,7 +115,7 @@ def write_cache(cache, tokens, momentum, rule="reference"):
     mean. Entries no token chose stay as they are; every row is renormalised.
     """
     if rule not in CACHE_UPDATES:
-        raise ValueError(f"cache update rule must be one of {', '.join(CACHE_UPDATES)}, got {rule!r}")
+        raise ConfigError(f"cache update rule must be one of {', '.join(CACHE_UPDATES)}, got {rule!r}")
     units = normalize(tokens.reshape(-1, tokens.shape[-1]).to(cache.dtype))
     similarity = units @ cache.t()
     assignment = similarity.argmax(dim=1)
@@ -268,7 +268,7 @@ def build_text_refiner(cfg, clip_model, precision):
         return None
     check_textrefiner_cfg(node)
     if not isinstance(clip_model.visual, VisionTransformer):
-        raise ValueError(
+        raise ConfigError(
             f"TextRefiner needs a ViT image tower (final tokens and CLS attention); "
             f"{cfg.MODEL.BACKBONE.NAME} is a ResNet: use ViT-B/16 or ViT-B/32"
         )

@@ -28,6 +28,7 @@ from clip.layers import attention_heads
 from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 from dassl.utils import load_checkpoint
+from dassl.utils.errors import CheckpointMismatchError
 
 from datasets.templates import IMAGENET_FAMILY
 from trainers.common import (
@@ -75,17 +76,17 @@ register_cfg_extension(add_tgpt_cfg)
 def check_tgpt_cfg(node):
     """Fail on TRAINER.TGPT values that cannot work, before CLIP is loaded."""
     if node.PREC not in TGPT_PRECISIONS:
-        raise ValueError(
+        raise ConfigError(
             f"TRAINER.TGPT.PREC must be one of {', '.join(TGPT_PRECISIONS)}, got {node.PREC!r} "
             "(TGP-T trains fp32 parameters; amp and bf16 only change the compute dtype)"
         )
     for key in ("N_Q_CATEGORY", "N_Q_CONTENT"):
         if node[key] < 1:
-            raise ValueError(f"TRAINER.TGPT.{key} must be at least 1, got {node[key]}")
+            raise ConfigError(f"TRAINER.TGPT.{key} must be at least 1, got {node[key]}")
     if not 0.0 <= node.LABEL_SMOOTHING < 1.0:
-        raise ValueError(f"TRAINER.TGPT.LABEL_SMOOTHING must lie in [0, 1), got {node.LABEL_SMOOTHING}")
+        raise ConfigError(f"TRAINER.TGPT.LABEL_SMOOTHING must lie in [0, 1), got {node.LABEL_SMOOTHING}")
     if not 0.0 <= node.WISEFT_RATIO <= 1.0:
-        raise ValueError(f"TRAINER.TGPT.WISEFT_RATIO must lie in [0, 1], got {node.WISEFT_RATIO}")
+        raise ConfigError(f"TRAINER.TGPT.WISEFT_RATIO must lie in [0, 1], got {node.WISEFT_RATIO}")
 
 
 def check_val_set(cfg, dataset):
@@ -225,7 +226,7 @@ class TGPTPromptLearner(nn.Module):
             words, _ = context_from_words(clip_model, ctx_init)
             n_words = words.shape[0]
             if n_words > n_category:
-                raise ValueError(f"CTX_INIT {ctx_init!r} has {n_words} words but N_Q_CATEGORY is {n_category}")
+                raise ConfigError(f"CTX_INIT {ctx_init!r} has {n_words} words but N_Q_CATEGORY is {n_category}")
             with torch.no_grad():
                 self.category_queries[:n_words] = words.float()
         self.insert_cls = insert_cls
@@ -243,7 +244,7 @@ class TGPTPromptLearner(nn.Module):
 
     def set_extra_state(self, state):
         if list(state["classnames"]) != self.classnames:
-            raise ValueError(
+            raise CheckpointMismatchError(
                 "the checkpoint's head rows belong to other classes; load it with TGPT.load_model "
                 "(eval-only with --model-dir), which maps rows by class name"
             )
@@ -278,12 +279,12 @@ class TGPTPromptLearner(nn.Module):
 
 def check_cls_insertion(slot, n_category, n_content, width, image_width):
     if slot >= min(n_category, n_content):
-        raise ValueError(
+        raise ConfigError(
             f"INSERT_CLS writes the image feature into query slot {slot} (after the CTX_INIT words), "
             f"which needs N_Q_CATEGORY and N_Q_CONTENT above {slot}"
         )
     if width != image_width:
-        raise ValueError(
+        raise ConfigError(
             f"INSERT_CLS writes the {image_width}-d image feature into {width}-d queries; it needs a backbone whose "
             "embedding and text widths are equal (as ViT-B/16); set TRAINER.TGPT.INSERT_CLS False"
         )
@@ -371,7 +372,7 @@ def load_tgpt_checkpoint(learner, path):
     state = checkpoint.get("state_dict", {})
     recorded = state.get("_extra_state")
     if not isinstance(recorded, dict) or "classnames" not in recorded or "head" not in state:
-        raise ValueError(f"{path} records no head rows with their class names; it was not written by the TGPT trainer")
+        raise CheckpointMismatchError(f"{path} records no head rows with their class names; it was not written by the TGPT trainer")
     load_module_state(learner, state, path)
     used = learner.load_head_rows(state["head"], recorded["classnames"])
     return checkpoint.get("epoch"), used
@@ -390,14 +391,14 @@ class TGPT(PromptCLIPTrainer):
     def check_cfg(self, cfg):
         check_tgpt_cfg(cfg.TRAINER.TGPT)
         if cfg.MODEL.INIT_WEIGHTS:
-            raise ValueError("TGPT does not read MODEL.INIT_WEIGHTS; evaluate a trained run with --model-dir instead")
+            raise ConfigError("TGPT does not read MODEL.INIT_WEIGHTS; evaluate a trained run with --model-dir instead")
 
     def build_model(self):
         cfg, node = self.cfg, self.cfg.TRAINER.TGPT
         self.precision = TGPTPrecision(node.PREC, self.device)
         clip_model = load_frozen_clip(cfg, self.precision).to(self.device)
         if build_text_plugin(cfg, clip_model, self.precision) is not None:
-            raise ValueError("TGP-T has no per-class text features for a text-feature plug-in; disable the plug-in")
+            raise ConfigError("TGP-T has no per-class text features for a text-feature plug-in; disable the plug-in")
         print(f"Building TGPT (PREC={node.PREC})")
         learner = TGPTPromptLearner(
             clip_model,

@@ -3,7 +3,7 @@
 ZeroshotCLIP uses the dataset's CoOp template; ZeroshotCLIP2 averages the
 normalised features of CLIP's 7 selected ImageNet templates plus (except on
 ImageNet itself) the dataset's template. Precision follows TRAINER.COOP.PREC
-(the CoOp configs are used for them). Nothing is trained: run with --eval-only.
+(the CoOp configs are used for them). Nothing is trained: train.py evaluates it with or without --eval-only.
 """
 import torch
 

@@ -13,7 +13,7 @@ from ..data.transforms import check_input_cfg
 from ..engine.distributed import check_global_batch, requested_world_size
 from ..evaluation import EVALUATOR_REGISTRY
 from ..optim import check_optimizer_cfg, check_scheduler_cfg
-from .checks import check_choice, check_int_at_least
+from .checks import check_choice, check_int_at_least, invalid_value, is_int
 
 FINAL_MODELS = ("last_step", "best_val")
 TEST_SPLITS = ("test", "val")
@@ -39,9 +39,25 @@ def _check_train_loop(cfg):
     check_choice("TEST.EVALUATOR", cfg.TEST.EVALUATOR, sorted(EVALUATOR_REGISTRY.registered_names()))
 
 
+def _check_num_shots(num_shots):
+    """-1 (or 0) keeps every training image, as upstream; below that is a typo, not 'all'."""
+    if not is_int(num_shots) or num_shots < -1:
+        raise invalid_value("DATASET.NUM_SHOTS", num_shots, "an integer >= 1, or -1 for all training images")
+
+
+def check_training_length(cfg):
+    """A training run trains: zero epochs (outside iteration mode) would mark an untrained prompt as finished."""
+    if cfg.OPTIM.MAX_EPOCH == 0 and cfg.OPTIM.MAX_ITER == 0:
+        raise invalid_value(
+            "OPTIM.MAX_EPOCH", 0, "at least 1 to train (or OPTIM.MAX_ITER > 0)",
+            " To evaluate a trained run without training, pass --eval-only --model-dir DIR instead.",
+        )
+
+
 def check_cfg_values(cfg):
     """ConfigError (key, bad value, valid values, fix) on the first engine value that cannot run."""
     check_input_cfg(cfg)
+    _check_num_shots(cfg.DATASET.NUM_SHOTS)
     check_choice("DATASET.SUBSAMPLE_CLASSES", cfg.DATASET.SUBSAMPLE_CLASSES, SUBSAMPLE_CHOICES)
     _check_dataloader(cfg.DATALOADER)
     check_global_batch(cfg.DATALOADER.TRAIN_X.BATCH_SIZE, requested_world_size())

@@ -1,10 +1,16 @@
 """DataManager: dataset + transforms + loaders, as the trainers expect them."""
+import os
+import time
+
 import torch
 from tabulate import tabulate
 from torch.utils.data import DataLoader
 
 from .dataset_wrapper import DatasetWrapper
+from ..utils.atomic import remove_stale_temp_files
 from .datasets import build_dataset
+from .datasets.split_dataset import FEWSHOT_DIR, DatasetProblem
+from .image_check import check_dataset_images
 from .samplers import build_sampler
 from .transforms import build_transform
 
@@ -12,7 +18,8 @@ from .transforms import build_transform
 def build_data_loader(cfg, sampler_type, data_source, batch_size, tfm=None, is_train=True, dataset_wrapper=None, n_domain=0, n_ins=2):
     """A DataLoader; drop_last only in epoch-mode training and only if there is at least one full batch."""
     if not data_source:
-        raise ValueError("Cannot build a data loader over an empty split")
+        raise DatasetProblem("Cannot build a data loader over an empty list of images; check the dataset's split "
+                             "file and DATASET.NUM_SHOTS / DATASET.SUBSAMPLE_CLASSES")
     wrapper = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
     loader = DataLoader(
         wrapper,
@@ -26,11 +33,24 @@ def build_data_loader(cfg, sampler_type, data_source, batch_size, tfm=None, is_t
     return loader
 
 
+STALE_TEMP_AGE = 3600  # seconds: parallel runs write split files too, but never for this long
+
+
+def remove_dataset_temp_files(dataset):
+    """Temp files of split / few-shot writes that were killed (older than an hour) in the dataset's folders."""
+    folder = getattr(dataset, "dataset_dir", "")
+    if isinstance(folder, str) and os.path.isabs(folder):
+        for path in (folder, os.path.join(folder, FEWSHOT_DIR)):
+            remove_stale_temp_files(path, older_than=time.time() - STALE_TEMP_AGE)
+
+
 class DataManager:
     """Builds the dataset named by DATASET.NAME and its train_x / train_u / val / test loaders."""
 
     def __init__(self, cfg, custom_tfm_train=None, custom_tfm_test=None, dataset_wrapper=None):
         dataset = build_dataset(cfg)
+        remove_dataset_temp_files(dataset)
+        check_dataset_images(dataset)
         if custom_tfm_train is None:
             tfm_train = build_transform(cfg, is_train=True)
         else:
@@ -61,7 +81,8 @@ class DataManager:
             )
         self.val_loader = eval_loader(dataset.val) if dataset.val else None
         if not dataset.test:
-            raise ValueError(f"Dataset {cfg.DATASET.NAME} has an empty test split")
+            raise DatasetProblem(f"Dataset {cfg.DATASET.NAME} has an empty test split; check its split file "
+                                 "and DATASET.SUBSAMPLE_CLASSES")
         self.test_loader = eval_loader(dataset.test)
         self.dataset = dataset
         self._num_classes = dataset.num_classes

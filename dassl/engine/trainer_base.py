@@ -4,15 +4,9 @@ from collections import OrderedDict
 
 import torch
 
-from ..utils import (
-    capture_rng_state,
-    load_checkpoint,
-    restore_rng_state,
-    resume_from_checkpoint,
-    save_checkpoint,
-)
-from ..utils.errors import CheckpointMismatchError, MissingCheckpointError
-from ..utils.torchtools import BEST_FILE, latest_checkpoint_path
+from ..utils import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from ..utils.errors import CheckpointMismatchError, MissingCheckpointError, TrainingDivergedError
+from ..utils.torchtools import BEST_FILE, POINTER_FILE, apply_checkpoint, load_first_readable, resume_candidates
 from .distributed import is_main_process, synchronize
 
 
@@ -74,25 +68,36 @@ class TrainerBase:
             save_checkpoint(state, os.path.join(directory, name), is_best=is_best, model_name=model_name)
 
     def resume_model_if_exist(self, directory):
-        """Resume every registered model from `directory/<name>/checkpoint`; returns the start epoch (0 if none)."""
+        """Resume every registered model from `directory/<name>/checkpoint`; returns the start epoch (0 if none).
+
+        All models resume from the same epoch: the newest one whose files all
+        load, falling back (with a warning line) to the previous checkpoint.
+        """
         names = self.get_model_names()
-        if not names or any(latest_checkpoint_path(os.path.join(directory, name)) is None for name in names):
+        folders = {name: os.path.join(directory, name) for name in names}
+        if not names or any(not os.path.isfile(os.path.join(folder, POINTER_FILE)) for folder in folders.values()):
             print("No checkpoint found, train from scratch")
             return 0
         print(f"Resume the checkpoint from {directory}")
-        start_epoch = 0
-        for name in names:
-            fdir = os.path.join(directory, name)
-            start_epoch = resume_from_checkpoint(fdir, self._models[name], self._optims[name], self._scheds[name])
-        checkpoint = load_checkpoint(latest_checkpoint_path(os.path.join(directory, names[0])))
-        if checkpoint.get("rng_state") is not None:
-            restore_rng_state(checkpoint["rng_state"])
-        best_path = os.path.join(directory, names[0], BEST_FILE)
+
+        def load_all(path):
+            filename = os.path.basename(path)
+            return {name: load_checkpoint(os.path.join(folder, filename)) for name, folder in folders.items()}
+
+        path, checkpoints = load_first_readable(resume_candidates(folders[names[0]]), load_all)
+        for name, checkpoint in checkpoints.items():
+            print(f"Loading checkpoint from {os.path.join(folders[name], os.path.basename(path))}")
+            apply_checkpoint(checkpoint, self._models[name], self._optims[name], self._scheds[name])
+        first = checkpoints[names[0]]
+        if first.get("rng_state") is not None:
+            restore_rng_state(first["rng_state"])
+        best_path = os.path.join(folders[names[0]], BEST_FILE)
         if os.path.isfile(best_path):
             best = load_checkpoint(best_path).get("val_result")
             if best is not None:
                 self.best_result = best
-        return start_epoch
+        print(f"Previous epoch: {first['epoch']}")
+        return first["epoch"]
 
     def load_model(self, directory, epoch=None):
         """Load `model-best.pth.tar` (or `model.pth.tar-<epoch>`) of every registered model from `directory`."""
@@ -152,7 +157,7 @@ class TrainerBase:
         if torch.isfinite(loss).all():
             return
         epoch, batch = getattr(self, "epoch", 0), getattr(self, "batch_idx", 0)
-        raise FloatingPointError(
+        raise TrainingDivergedError(
             f"Loss is infinite or NaN at epoch {epoch + 1}, batch {batch + 1}. "
             f"{self._precision_hint()}Lowering OPTIM.LR can also help."
         )

@@ -38,3 +38,11 @@ class CudaUnavailableError(InputError, RuntimeError):
 
 class DiskFullError(InputError, OSError):
     """The disk filled up while a file was being written (the previous version is intact)."""
+
+
+class ClassNameTooLongError(InputError, ValueError):
+    """A class name whose prompt does not fit CLIP's 77-token context."""
+
+
+class TrainingDivergedError(InputError, FloatingPointError):
+    """The loss became NaN or infinite (settings the user can change: LR, precision)."""

@@ -1,8 +1,16 @@
-"""Tee stdout and stderr into the run's log.txt (the file parse_test_res.py reads)."""
+"""Tee stdout and stderr into the run's log.txt (the file parse_test_res.py reads).
+
+A log file that cannot be written (a full disk) never takes the console
+with it: the tee warns once and goes on writing to the console only, and a
+run that starts on a disk without room is refused with the DiskFullError.
+"""
 import os
 import sys
 import time
 
+from .atomic import ensure_free_space
+
+MIN_FREE_BYTES = 1 << 20  # a run needs room for its log and checkpoints; less is a full disk
 _active = None
 
 
@@ -13,14 +21,23 @@ class _Tee:
         self.console = console
         self.log_file = log_file
 
+    def _log(self, action):
+        if self.log_file is None or self.log_file.closed:
+            return
+        try:
+            action(self.log_file)
+        except OSError as exc:
+            self.console.write(f"\nWarning: cannot write {self.log_file.name} ({exc}); logging to the console only\n")
+            self.log_file = None
+
     def write(self, msg):
         self.console.write(msg)
-        self.log_file.write(msg)
+        self._log(lambda f: f.write(msg))
         return len(msg)
 
     def flush(self):
         self.console.flush()
-        self.log_file.flush()
+        self._log(lambda f: f.flush())
 
     def __getattr__(self, name):
         return getattr(self.console, name)
@@ -41,7 +58,10 @@ class RunLogger:
         sys.stdout.flush()
         sys.stderr.flush()
         sys.stdout, sys.stderr = self.stdout, self.stderr
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError as exc:  # the last buffered lines did not fit on the disk
+            print(f"Warning: cannot finish writing {self.fpath} ({exc})", file=sys.stderr)
         if _active is self:
             _active = None
 
@@ -60,6 +80,7 @@ def setup_logger(output=None):
         return None
     fpath = output if output.endswith((".txt", ".log")) else os.path.join(output, "log.txt")
     os.makedirs(os.path.dirname(os.path.abspath(fpath)), exist_ok=True)
+    ensure_free_space(os.path.dirname(os.path.abspath(fpath)), MIN_FREE_BYTES, fpath)
     resumed = os.path.isfile(fpath) and os.path.getsize(fpath) > 0
     if _active is not None:
         _active.close()

@@ -96,18 +96,26 @@ def write_done_marker(output_dir, results):
     atomic_write_text(os.path.join(output_dir, DONE_MARKER), json.dumps(payload, indent=4))
 
 
-def is_run_done(output_dir):
-    """True if `output_dir` holds a readable done.json (log.txt alone does not mean finished)."""
-    path = os.path.join(output_dir, DONE_MARKER)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return isinstance(json.load(f), dict)
-    except (OSError, ValueError):
-        return False
-
-
 def read_done_marker(output_dir):
-    """The content of `output_dir/done.json` (dict with `results`), or None if the run is not finished."""
-    if not is_run_done(output_dir):
+    """The content of `output_dir/done.json`, or None if the run is not finished.
+
+    Finished means a JSON object whose `results` maps names to numbers (or null); a
+    missing, truncated, undecodable or malformed file is not finished, for the
+    sweep and the results parser alike.
+    """
+    try:
+        content = read_json(os.path.join(output_dir, DONE_MARKER))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
-    return read_json(os.path.join(output_dir, DONE_MARKER))
+    results = content.get("results") if isinstance(content, dict) else None
+    if not isinstance(results, dict):
+        return None
+    if not all(value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+               for value in results.values()):
+        return None
+    return content
+
+
+def is_run_done(output_dir):
+    """True if `output_dir` holds a valid done.json (log.txt alone does not mean finished)."""
+    return read_done_marker(output_dir) is not None

@@ -28,6 +28,7 @@ from .cached_views import CachedViewTraining
 from .checkpoint import checkpoint_file, load_module_checkpoint
 from .frozen_eval import FrozenFeatureEvaluation, ServedImageFeatures
 from .precision import Precision, check_precision, ensure_finite_loss
+from .prompt_learner import check_context_cfg
 from .text_plugins import build_text_plugin
 
 
@@ -50,6 +51,9 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
 
     def check_cfg(self, cfg):
         check_precision(self.precision_mode(cfg), f"TRAINER.{self.cfg_node}.PREC")
+        node = cfg.TRAINER[self.cfg_node]
+        if "N_CTX" in node and "CTX_INIT" in node:
+            check_context_cfg(node, f"TRAINER.{self.cfg_node}")
         check_backbone(cfg)
 
     def build_custom_clip(self, cfg, classnames, clip_model):

@@ -12,7 +12,7 @@ off by default (K = 0).
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from dassl.config import register_cfg_extension
+from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine.distributed import distribute_train_loader
 
 from .feature_cache import encode_frozen_images
@@ -76,7 +76,7 @@ class CachedViewTraining:
         model = self.custom_clip
         plugin_needs_images = model.text_plugin is not None and bool(model.text_plugin.visual_request)
         if model.eval_image_input != EVAL_INPUT_FEATURES or plugin_needs_images:
-            raise ValueError(
+            raise ConfigError(
                 f"TRAIN.CACHED_VIEWS needs a model whose training images only go through the frozen image tower "
                 f"(CoOp, KgCoOp, CoCoOp without TextRefiner); {type(self).__name__} is not one: set TRAIN.CACHED_VIEWS 0"
             )

@@ -11,7 +11,7 @@ are read as "cars_train/<name>".
 """
 import os
 
-from dassl.data.datasets.split_dataset import CAPTION_FILES
+from dassl.data.datasets.split_dataset import CAPTION_FILES, DatasetNotFoundError, DatasetProblem
 from dassl.utils.errors import InputError
 
 DISABLE_OPTION = "TRAINER.TGPT.CONTENT_LOSS False"
@@ -20,6 +20,10 @@ BARE_NAME_FOLDERS = {"StanfordCars": "cars_train"}
 
 class MissingDescriptionError(InputError, LookupError):
     """A training image has no line in the descriptions file."""
+
+
+class CaptionFileError(DatasetProblem, ValueError):
+    """The descriptions file is not UTF-8 text of '<image path>\t<description>' lines."""
 
 
 def _absolute(folder, root):
@@ -36,7 +40,7 @@ def dataset_folders(dataset, root):
     """
     folder = getattr(dataset, "dataset_dir", "")
     if not folder:
-        raise ValueError(
+        raise DatasetProblem(
             f"{type(dataset).__name__} has no dataset_dir, so its descriptions file cannot be located; "
             f"give the dataset a dataset_dir or train with `{DISABLE_OPTION}`"
         )
@@ -52,7 +56,7 @@ def find_caption_file(dataset_folder):
         if os.path.isfile(path):
             return path
     expected = " or ".join(os.path.join(dataset_folder, name) for name in CAPTION_FILES)
-    raise FileNotFoundError(
+    raise DatasetNotFoundError(
         f"TGP-T's content loss needs one description per training image, but there is no {expected}. "
         "Add one (TAB-separated lines '<image path>\\t<description>'), or train without the content loss "
         f"with `{DISABLE_OPTION}`"
@@ -61,18 +65,22 @@ def find_caption_file(dataset_folder):
 
 def read_caption_file(path):
     """{key as written: description}; a line without a TAB or without text raises naming the line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.rstrip("\r") for line in f.read().split("\n")]
+    except UnicodeDecodeError as exc:
+        raise CaptionFileError(f"{path} is not UTF-8 text ({exc}); save it as UTF-8, one "
+                               "'<image path>\\t<description>' line per image") from exc
     captions = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
-                raise ValueError(
-                    f"{path}, line {number}: expected '<image path>\\t<description>[\\t<category>]', got {line[:80]!r}"
-                )
-            captions[fields[0].strip()] = fields[1].strip()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
+            raise CaptionFileError(
+                f"{path}, line {number}: expected '<image path>\\t<description>[\\t<category>]', got {line[:80]!r}"
+            )
+        captions[fields[0].strip()] = fields[1].strip()
     return captions
 
 

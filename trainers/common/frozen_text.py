@@ -10,8 +10,7 @@ import weakref
 
 import torch
 
-import clip
-
+from .class_names import tokenize_class_prompts
 from .prompt_learner import readable_classnames
 from .text_encoding import normalize
 
@@ -29,7 +28,7 @@ def _as_template_tuple(templates):
 
 
 def _encode_template(clip_model, template, classnames, device, chunk_size):
-    tokens = clip.tokenize([template.format(name) for name in classnames]).to(device)
+    tokens = tokenize_class_prompts([template.format(name) for name in classnames], classnames).to(device)
     features = torch.cat([clip_model.encode_text(chunk) for chunk in tokens.split(chunk_size)])
     return normalize(features.float())
 

@@ -16,6 +16,7 @@ import math
 import torch
 
 from dassl.config import ConfigError
+from dassl.utils.errors import TrainingDivergedError
 
 PRECISIONS = ("fp16", "fp32", "amp", "bf16")
 
@@ -73,7 +74,7 @@ def ensure_finite_loss(loss, epoch, max_epoch, batch_idx, num_batches, prec, pre
         if prec == "fp16"
         else f"try a lower OPTIM.LR, or {prec_key} fp32 if you use amp"
     )
-    raise FloatingPointError(
+    raise TrainingDivergedError(
         f"Loss is {value} at epoch [{epoch + 1}/{max_epoch}] batch [{batch_idx + 1}/{num_batches}] "
         f"({prec_key}={prec}); {hint}"
     )

@@ -10,6 +10,9 @@ from torch import nn
 
 import clip
 from dassl.config import ConfigError
+from dassl.config.checks import invalid_value, is_int
+
+from .class_names import token_count, tokenize_class_prompts
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
 
@@ -26,19 +29,14 @@ def check_class_token_position(position, cfg_key="CLASS_TOKEN_POSITION"):
         )
 
 
-def count_bpe_tokens(text):
-    """Number of BPE tokens of `text` (without SOS/EOT)."""
-    return int(clip.tokenize([text])[0].argmax()) - 1
-
-
 def embed_tokens(clip_model, token_ids):
     """Frozen token embeddings in CLIP's working dtype."""
     with torch.no_grad():
         return clip_model.token_embedding(token_ids).type(clip_model.dtype)
 
 
-def context_from_words(clip_model, ctx_init):
-    """Context vectors initialised from the embeddings of the given words.
+def ctx_init_words(ctx_init, key="CTX_INIT"):
+    """The words of a context init; each must be one BPE token.
 
     Upstream sets n_ctx to the number of words and takes that many token
     embeddings; that is only right when every word is one BPE token, so any
@@ -46,22 +44,40 @@ def context_from_words(clip_model, ctx_init):
     """
     words = ctx_init.replace("_", " ").split()
     if not words:
-        raise ValueError(f"CTX_INIT {ctx_init!r} holds no words; leave it empty for a random init")
-    text = " ".join(words)
-    n_tokens = count_bpe_tokens(text)
+        raise ConfigError(f"{key} {ctx_init!r} holds no words; leave it empty ('') for a random init")
+    n_tokens = token_count(" ".join(words))
     if n_tokens != len(words):
-        raise ValueError(
-            f"CTX_INIT {ctx_init!r} has {len(words)} words but {n_tokens} BPE tokens; "
-            "use words that are single CLIP tokens (e.g. 'a photo of a') or a random init (CTX_INIT '')"
+        raise ConfigError(
+            f"{key} {ctx_init!r} has {len(words)} words but {n_tokens} BPE tokens; "
+            f"use words that are single CLIP tokens (e.g. 'a photo of a') or a random init ({key} '')"
         )
+    return words
+
+
+def check_random_context_length(n_ctx, key="N_CTX"):
+    if not is_int(n_ctx) or n_ctx < 1:
+        raise invalid_value(key, n_ctx, "an integer >= 1 for a random context (CTX_INIT '')")
+
+
+def check_context_cfg(node, node_key):
+    """CTX_INIT (or N_CTX for a random init) of `node`, checked with the config, before the dataset loads."""
+    if node.CTX_INIT:
+        ctx_init_words(node.CTX_INIT, f"{node_key}.CTX_INIT")
+    else:
+        check_random_context_length(node.N_CTX, f"{node_key}.N_CTX")
+
+
+def context_from_words(clip_model, ctx_init):
+    """Context vectors initialised from the embeddings of the given (single-token) words."""
+    words = ctx_init_words(ctx_init)
+    text = " ".join(words)
     embedding = embed_tokens(clip_model, clip.tokenize([text]))
     return embedding[0, 1 : 1 + len(words)].clone(), text
 
 
 def random_context(clip_model, n_ctx, n_cls, class_specific):
     """N(0, 0.02) context: one shared (n_ctx, D) or one per class (n_cls, n_ctx, D)."""
-    if n_ctx < 1:
-        raise ValueError(f"N_CTX must be at least 1 for a random context, got {n_ctx}")
+    check_random_context_length(n_ctx)
     width = clip_model.token_embedding.embedding_dim
     shape = (n_cls, n_ctx, width) if class_specific else (n_ctx, width)
     ctx = torch.empty(shape, dtype=clip_model.dtype)
@@ -108,7 +124,9 @@ class PromptLearner(nn.Module):
         check_class_token_position(class_token_position)
         classnames = readable_classnames(classnames)
         if not classnames:
-            raise ValueError("PromptLearner needs at least one class name")
+            raise ConfigError(
+                "PromptLearner needs at least one class name: the dataset (after DATASET.SUBSAMPLE_CLASSES) has none"
+            )
         if ctx_init:
             ctx, prompt_prefix = context_from_words(clip_model, ctx_init)
         else:
@@ -120,9 +138,9 @@ class PromptLearner(nn.Module):
         self.classnames = classnames
         self.prompt_prefix = prompt_prefix
         self.class_token_position = class_token_position
-        self.name_lens = [count_bpe_tokens(name) for name in classnames]
+        self.name_lens = [token_count(name) for name in classnames]
 
-        tokenized = clip.tokenize([f"{prompt_prefix} {name}." for name in classnames])
+        tokenized = tokenize_class_prompts([f"{prompt_prefix} {name}." for name in classnames], classnames)
         embedding = embed_tokens(clip_model, tokenized)
         eot_indices = tokenized.argmax(dim=-1)
         self.seq_len = int(eot_indices.max()) + 1

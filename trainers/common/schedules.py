@@ -3,6 +3,8 @@ import math
 
 from torch.optim.lr_scheduler import LRScheduler
 
+from dassl.config import ConfigError
+
 
 class SquaredCosineWarmupLR(LRScheduler):
     """Constant warmup, then base_lr * [(1 + cos(pi * (e - W) / T)) / 2] ** 2.
@@ -16,7 +18,7 @@ class SquaredCosineWarmupLR(LRScheduler):
 
     def __init__(self, optimizer, max_epoch, warmup_epoch=0, warmup_lr=1e-5, last_epoch=-1):
         if max_epoch < 1:
-            raise ValueError(f"OPTIM.MAX_EPOCH must be at least 1, got {max_epoch}")
+            raise ConfigError(f"OPTIM.MAX_EPOCH must be at least 1, got {max_epoch}")
         self.max_epoch = max_epoch
         self.warmup_epoch = max(warmup_epoch, 0)
         self.warmup_lr = warmup_lr
@@ -34,7 +36,7 @@ def build_squared_cosine_scheduler(optimizer, optim_cfg):
     """SquaredCosineWarmupLR from a Dassl OPTIM node (constant warmup or none)."""
     warmup_epoch = optim_cfg.WARMUP_EPOCH if optim_cfg.WARMUP_EPOCH > 0 else 0
     if warmup_epoch and optim_cfg.WARMUP_TYPE != "constant":
-        raise ValueError(
+        raise ConfigError(
             f"the squared-cosine schedule supports OPTIM.WARMUP_TYPE 'constant' only, got {optim_cfg.WARMUP_TYPE!r}"
         )
     return SquaredCosineWarmupLR(

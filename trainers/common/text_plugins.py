@@ -7,6 +7,8 @@ trainer under its own `model_name`, with its own optimizer and scheduler.
 """
 from torch import nn
 
+from dassl.config import ConfigError
+
 _PLUGIN_BUILDERS = []
 
 
@@ -51,5 +53,5 @@ def build_text_plugin(cfg, clip_model, precision):
     plugins = [plugin for plugin in (build(cfg, clip_model, precision) for build in _PLUGIN_BUILDERS) if plugin]
     if len(plugins) > 1:
         names = ", ".join(type(plugin).__name__ for plugin in plugins)
-        raise ValueError(f"several text-feature plug-ins are enabled ({names}); enable at most one")
+        raise ConfigError(f"several text-feature plug-ins are enabled ({names}); enable at most one")
     return plugins[0] if plugins else None

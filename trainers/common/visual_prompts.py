@@ -8,12 +8,13 @@ import torch
 from torch import nn
 
 from clip.vision_transformer import VisionTransformer
+from dassl.config import ConfigError
 
 
 def vit_block_count(clip_model, method):
     """Number of blocks of CLIP's ViT image tower; visual prompts need its per-block hooks."""
     if not isinstance(clip_model.visual, VisionTransformer):
-        raise ValueError(
+        raise ConfigError(
             f"{method} inserts prompts into the blocks of a ViT image tower, but this CLIP has a "
             f"{type(clip_model.visual).__name__}; use a ViT backbone (MODEL.BACKBONE.NAME ViT-B/16 or ViT-B/32)"
         )
@@ -26,7 +27,7 @@ class DeepVisualPrompts(nn.Module):
     def __init__(self, n_blocks, n_ctx, width, dtype):
         super().__init__()
         if n_blocks < 0 or n_ctx < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"deep visual prompts need n_ctx >= 1 and n_blocks >= 0, got n_ctx={n_ctx}, n_blocks={n_blocks}; "
                 "set TRAINER.VPT.N_CTX to at least 1"
             )

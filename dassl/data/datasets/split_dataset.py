@@ -30,8 +30,10 @@ from collections import defaultdict
 
 from ...config import ConfigError, register_cfg_extension
 from ...config.checks import check_int_at_least
+from ...utils.atomic import default_file_mode
 from ...utils.errors import InputError
 from .base_dataset import DatasetBase, Datum
+from .split_paths import check_entries_inside
 
 DATASETS_GUIDE = "DATASETS.md"
 FALLBACK_SPLIT_SEED = 1
@@ -161,6 +163,7 @@ def write_split(lists, filepath, path_prefix):
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".split-", suffix=".json")
     try:
+        os.fchmod(handle, default_file_mode())  # readable by the lab, as a plain open would make it
         with os.fdopen(handle, "w") as f:
             json.dump(content, f, indent=4, separators=(",", ": "))
         os.replace(temporary, filepath)
@@ -216,6 +219,7 @@ def read_split(filepath, path_prefix, keys=("train", "val", "test"), index=None)
     """
     entries = _parse_entries(_load_json(filepath), filepath, keys)
     paths = {key: [os.path.join(path_prefix, row[0]) for row in rows] for key, rows in entries.items()}
+    check_entries_inside(paths, path_prefix, filepath)
     check_images_exist(paths, filepath, index or FolderIndex())
     return {key: [Datum(impath=path, label=row[1], classname=row[2]) for path, row in zip(paths[key], rows)]
             for key, rows in entries.items()}
