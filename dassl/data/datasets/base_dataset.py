@@ -33,6 +33,7 @@ class DatasetBase:
 
     dataset_dir = ""
     domains = []
+    source_files = ()  # split / few-shot files the lists were read from (hashed into the run's fingerprint)
 
     def __init__(self, train_x=None, train_u=None, val=None, test=None):
         if not train_x:
