@@ -13,7 +13,7 @@ Departures from upstream, on purpose:
   (``split_fewshot/shot_{K}-seed_{S}.json``), so a moved data folder reuses it
   and nothing is ever unpickled (an upstream ``.pkl`` beside it is ignored);
   it records the SHA-256 of the train/val lists it was drawn from and is
-  drawn again when the split changed (see ``fewshot_cache_fits``);
+  drawn again when the split changed (see ``fewshot_cache_misfit``);
 - image existence is checked with one directory listing per folder;
 - fallback splits use a private generator with a fixed seed and sorted file
   listings, so they do not depend on the run seed or on ``os.listdir`` order,
@@ -331,23 +331,21 @@ def stored_key(filepath, key):
     return content.get(key) if isinstance(content, dict) else None
 
 
-def fewshot_cache_fits(cached, train, val, source):
-    """Whether a few-shot file without a recorded split hash (written before it was recorded) fits the split.
+def fewshot_cache_misfit(cached, train, val):
+    """Why a few-shot file without a recorded split hash (written before it was recorded) does not fit the split.
 
-    It fits when each cached train (val) image is in the current train (val)
-    list with the same label and class name, and the cached classes are the
-    split's classes.
+    "" when it fits: each cached train (val) image is in the current train
+    (val) list with the same label and class name, and the cached classes are
+    the split's classes.
     """
     def rows(items):
         return {(item.impath, item.label, item.classname) for item in items or ()}
 
     if not rows(cached["train"]) <= rows(train) or not rows(cached.get("val")) <= rows(val):
-        print(f"{source} names images that are not in the current split's train/val lists")
-        return False
+        return "names images that are not in the current split's train/val lists"
     if {item.label for item in cached["train"]} != {item.label for item in train}:
-        print(f"{source} does not cover the current split's classes")
-        return False
-    return True
+        return "does not cover the current split's classes"
+    return ""
 
 
 def held_out_rng(seed):
@@ -587,13 +585,15 @@ class SplitJsonDataset(DatasetBase):
         """The cached sample when it was drawn from this split (``drawn_from``), else None.
 
         A file without the recorded hash is used only if it fits the split
-        (``fewshot_cache_fits``).
+        (``fewshot_cache_misfit``).
         """
         recorded = stored_key(cache, SPLIT_HASH_KEY)
         if recorded is not None and recorded != drawn_from:
             return None
         if recorded is None:
-            if not fewshot_cache_fits(read_split_unchecked(cache, self.dataset_dir, keys), train, val, cache):
+            misfit = fewshot_cache_misfit(read_split_unchecked(cache, self.dataset_dir, keys), train, val)
+            if misfit:
+                print(f"{cache} {misfit}")
                 return None
         print(f"Loading few-shot data from {cache}")
         self.source_files.append(cache)
@@ -640,6 +640,22 @@ class SplitJsonDataset(DatasetBase):
 
     # ---- inspection
 
+    def stale_fewshot_files(self, train, val):
+        """Names of few-shot files in split_fewshot/ drawn from another split (the next run draws them again)."""
+        drawn_from = lists_sha256({"train": train, "val": val}, self.dataset_dir)
+        stale = []
+        for name in sorted(self.folder_index.files(os.path.join(self.dataset_dir, FEWSHOT_DIR))):
+            stem, extension = os.path.splitext(name)
+            if extension != ".json" or not stem.startswith("shot_") or "-val_" in stem:
+                continue
+            path = os.path.join(self.dataset_dir, FEWSHOT_DIR, name)
+            recorded = stored_key(path, SPLIT_HASH_KEY)
+            keys = ("train",) if val is None else ("train", "val")
+            if recorded != drawn_from and (recorded is not None or fewshot_cache_misfit(
+                    read_split_unchecked(path, self.dataset_dir, keys), train, val)):
+                stale.append(name)
+        return stale
+
     def class_folder_roots(self):
         """Folders whose sub-folders are classes (checked for empty class folders)."""
         return [self.image_dir] if self.classes_are_folders else []
@@ -668,6 +684,7 @@ class SplitJsonDataset(DatasetBase):
             lists = {"train": train, "val": val, "test": test}
             counts = {key: len(items) for key, items in lists.items() if items is not None}
             counts["classes"] = len({item.label for item in (test if self.test_only else train)})
+            counts["stale_fewshot"] = self.stale_fewshot_files(train, val)
         problems.extend(problem for problem in self.layout_problems()
                         if not any(problem in reported for reported in problems))
         return counts, problems
