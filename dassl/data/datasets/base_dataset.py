@@ -2,7 +2,14 @@
 import numbers
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+import pickle
+from dataclasses import dataclass, fields
+
+from ...utils.errors import InputError
+
+
+class UnreadableDatumError(InputError, pickle.UnpicklingError):
+    """A pickled Datum whose attributes are neither this toolkit's nor Dassl.pytorch's."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +25,27 @@ class Datum:
     label: int = 0
     domain: int = 0
     classname: str = ""
+
+    def __setstate__(self, state):
+        """Unpickle this toolkit's Datum, or Dassl.pytorch's (same module path; attributes
+        `_impath`, `_label`, `_domain`, `_classname`, as the CoOp-family few-shot `.pkl` files hold).
+
+        Without it an upstream Datum would unpickle silently as impath "" and label 0.
+        """
+        names = [field.name for field in fields(self)]
+        values = dict(state) if isinstance(state, dict) else None
+        if values is not None and set(values) == {f"_{name}" for name in names}:
+            values = {name: values[f"_{name}"] for name in names}
+        if values is None or set(values) != set(names):
+            found = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise UnreadableDatumError(
+                f"Cannot unpickle a Datum with state {found}: expected Dassl.pytorch's attributes "
+                f"{[f'_{name}' for name in names]} or this toolkit's {names}; rebuild the lists from the "
+                "split JSON files instead"
+            )
+        for name in names:
+            object.__setattr__(self, name, values[name])
+        self.__post_init__()
 
     def __post_init__(self):
         if not isinstance(self.impath, str):
