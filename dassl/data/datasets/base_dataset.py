@@ -2,13 +2,12 @@
 import numbers
 import random
 from collections import defaultdict
-import pickle
 from dataclasses import dataclass, fields
 
 from ...utils.errors import InputError
 
 
-class UnreadableDatumError(InputError, pickle.UnpicklingError):
+class UnreadableDatumError(InputError, ValueError):
     """A pickled Datum whose attributes are neither this toolkit's nor Dassl.pytorch's."""
 
 
