@@ -206,7 +206,12 @@ def check_same_run(output_dir, fingerprint):
 
 
 def stored_results(cfg, request):
-    """A finished folder of the same run: check its data and backbone too, print its results, return them."""
+    """A finished folder of the same run: check its data and backbone too, print its results, return them.
+
+    Seeded like the run, so a few-shot sample drawn here (its file deleted) is the run's own.
+    """
+    if cfg.SEED >= 0:
+        set_random_seed(cfg.SEED)
     check_same_run(cfg.OUTPUT_DIR, full_fingerprint(request, cfg, build_dataset(cfg)))
     results = read_done_marker(cfg.OUTPUT_DIR)["results"]
     shown = ", ".join(f"{key} {value:.2f}" for key, value in results.items())
