@@ -15,19 +15,17 @@ a cheap partial fingerprint (the config alone, or a few keys the sweep knows)
 is checked against the full one stored.
 """
 import glob
-import hashlib
 import json
 import os
 import shutil
 import time
 
-from ..utils import atomic_write_text, read_json
+from ..utils import atomic_write_text, file_sha256, read_json
 from ..utils.errors import InputError
 from ..utils.tools import DONE_MARKER, is_run_done
 
 RUN_FILE = "run.json"
 FORMAT_VERSION = 1
-_HASH_CHUNK = 1 << 22
 
 # Keys that cannot change a number the run reports: where things go, how often
 # they are printed or saved, how many loader workers, which machine.
@@ -52,14 +50,6 @@ FINISHED, MISMATCH, RESUMABLE, NEW = "finished", "mismatch", "resumable", "new"
 
 class RunFolderMismatchError(InputError, ValueError):
     """The output folder holds another run (other trainer, config, data, seed or backbone)."""
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _plain(value):

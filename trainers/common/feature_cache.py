@@ -28,12 +28,11 @@ from tqdm import tqdm
 
 import clip
 from dassl.config import register_cfg_extension
-from dassl.utils import console_stream
+from dassl.utils import console_stream, file_sha256
 from dassl.utils.atomic import atomic_write, atomic_write_text
 
 FORMAT_VERSION = 2
 CACHE_ENV = "CLIP_PROMPT_TOOLKIT_CACHE"
-_HASH_CHUNK = 1 << 22
 _fingerprints = {}
 
 
@@ -57,11 +56,7 @@ def file_fingerprint(path):
     stat = os.stat(path)
     memo_key = (path, stat.st_mtime_ns, stat.st_size)
     if memo_key not in _fingerprints:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-                digest.update(chunk)
-        _fingerprints[memo_key] = digest.hexdigest()
+        _fingerprints[memo_key] = file_sha256(path)
     return _fingerprints[memo_key]
 
 
