@@ -98,7 +98,7 @@ def test_eval_only_folder_is_tied_to_the_model_it_evaluated(assets, finished_bas
     stored = json.loads((out / "run.json").read_text())["fingerprint"]
     assert stored["mode"] == "eval-only" and "prompt_learner/model.pth.tar-2" in stored["eval"]["weights"]
     message = refusal(assets, out, phase="new", model_dir=model_dir, load_epoch=1)
-    assert message.count("eval ") == 1 and '"load_epoch": 2' in message
+    assert "eval.load_epoch 2 -> 1" in message and "eval.weights" in message
 
 
 def test_a_folder_without_run_json_is_refused(assets, tmp_path):
@@ -113,6 +113,7 @@ def test_partial_fingerprints_compare_only_what_they_name(finished_base):
     assert run_folder_state(out, {"config": {"SEED": 1, "OPTIM.MAX_EPOCH": 2}}) == ("finished", [])
     assert run_folder_state(out, {"config": {"OPTIM.MAX_EPOCH": 3}}) == ("mismatch", ["OPTIM.MAX_EPOCH 2 -> 3"])
     assert run_folder_state(out.parent / "nothing-here", {"config": {}}) == ("new", [])
+    assert run_folder_state(out, {"eval": {"model_run": "abc"}}) == ("mismatch", ['eval.model_run null -> "abc"'])
 
 
 def test_result_neutral_keys_are_left_out_and_everything_else_counts():

@@ -14,7 +14,7 @@ from tests.helpers.fake_logs import (
     write_base2new_seed,
     write_fake_scripts,
     write_run,
-    write_run_config,
+    write_run_json,
 )
 from tools import sweep
 
@@ -74,8 +74,8 @@ def test_trains_before_testing_and_prints_the_table(world, capsys):
 
 def test_skips_finished_runs_and_redoes_half_done_ones(world, capsys):
     write_base2new_seed(world["out"], "dsa", "CoOp", "vit_b16_ctxv1", 1, 90.0, None)
-    write_run_config(base2new_dir(world["out"], "train_base", "dsa", "CoOp", "vit_b16_ctxv1", 1), {
-        "TRAINER.NAME": "CoOp", "SEED": 1, "DATASET.NUM_SHOTS": 16, "DATASET.SUBSAMPLE_CLASSES": "base"})
+    write_run_json(base2new_dir(world["out"], "train_base", "dsa", "CoOp", "vit_b16_ctxv1", 1), {"config": {
+        "TRAINER.NAME": "CoOp", "SEED": 1, "DATASET.NUM_SHOTS": 16, "DATASET.SUBSAMPLE_CLASSES": "base"}})
     half_done = base2new_dir(world["out"], "train_base", "dsa", "CoOp", "vit_b16_ctxv1", 2)
     write_run(half_done, train_log(0.0, finished=False), done=False)
     open(os.path.join(half_done, "step0"), "w").close()
@@ -94,6 +94,11 @@ def test_rerun_with_other_opts_is_not_skipped_with_the_old_table(world, capsys):
     assert "Sweep: 2 done, 0 skipped" in capsys.readouterr().out
     assert run_sweep(world, "--trainers", "CoOp", "--datasets", "dsa", "--seeds", 1, "--opts", "OPTIM.MAX_EPOCH", 2) == 0
     assert "Sweep: 0 done, 2 skipped" in capsys.readouterr().out, "the same opts: the finished runs are reused"
+    retrained = os.path.join(base2new_dir(world["out"], "train_base", "dsa", "CoOp", "vit_b16_ctxv1", 1), "run.json")
+    with open(retrained, "a") as f:
+        f.write("\n")  # the training run was redone (--restart): a test of the old weights is not reused
+    assert run_sweep(world, "--trainers", "CoOp", "--datasets", "dsa", "--seeds", 1, "--opts", "OPTIM.MAX_EPOCH", 2) == 1
+    assert "Sweep: 0 done, 1 skipped, 1 failed" in capsys.readouterr().out
     code = run_sweep(world, "--trainers", "CoOp", "--datasets", "dsa", "--seeds", 1, "--opts", "OPTIM.MAX_EPOCH", 5)
     captured = capsys.readouterr()
     assert code == 1 and "holds another run" in captured.err

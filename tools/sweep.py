@@ -258,14 +258,20 @@ def expected_config(plan, run):
 
 
 def is_same_finished_run(plan, run):
-    """Skip only a finished folder whose run.json agrees with what the sweep sets; any other
-    folder goes to its script, and train.py returns its result or refuses another run's folder.
-    torch is imported only once a finished folder exists, so a fresh sweep starts at once."""
+    """Skip only a finished folder whose run.json agrees with what the sweep sets (and, for a
+    test run, names its training run's run.json); any other folder goes to its script, and
+    train.py returns its result or refuses another run's folder. torch is imported only once
+    a finished folder exists, so a fresh sweep starts at once."""
     if not is_done(run.run_dir):
         return False
-    from dassl.engine.run_fingerprint import FINISHED, run_folder_state
+    from dassl.engine.run_fingerprint import FINISHED, RUN_FILE, run_folder_state
+    from dassl.utils import file_sha256
 
-    return run_folder_state(str(run.run_dir), {"config": expected_config(plan, run)})[0] == FINISHED
+    expected = {"config": expected_config(plan, run)}
+    if run.phase == "test_new":
+        trained = plan.run_dir(run.row, run.dataset, run.seed, "train_base") / RUN_FILE
+        expected["eval"] = {"model_run": file_sha256(trained) if trained.is_file() else None}
+    return run_folder_state(str(run.run_dir), expected)[0] == FINISHED
 
 
 def execute_run(plan, run, slot, runner):

@@ -92,25 +92,35 @@ def _short(value):
 
 
 def differences(stored, current):
-    """`["OPTIM.LR 0.002 -> 0.5", ...]` for what `current` has and `stored` has otherwise."""
+    """`["OPTIM.LR 0.002 -> 0.5", ...]` for what `current` has and `stored` has otherwise.
+
+    In a dict section only the keys `current` gives are compared, so a partial
+    fingerprint checks what it names.
+    """
     found = []
     for section, values in current.items():
         old = stored.get(section)
-        if section == "config":
-            old = old or {}
-            found += [f"{key} {_short(old.get(key))} -> {_short(value)}"
+        if section == "data":
+            found += data_differences(old, values) if old is not None else []
+        elif isinstance(values, dict):
+            old = old if isinstance(old, dict) else {}
+            prefix = "" if section == "config" else f"{section}."
+            found += [f"{prefix}{key} {_short(old.get(key))} -> {_short(value)}"
                       for key, value in sorted(values.items()) if old.get(key) != value]
-        elif section == "data" and old is not None:
-            if old.get("classnames") != values["classnames"]:
-                found.append(f"class list ({len(old.get('classnames') or [])} classes "
-                             f"{_short(old.get('classnames'))} -> {len(values['classnames'])} classes "
-                             f"{_short(values['classnames'])})")
-            old_files, new_files = old.get("files") or {}, values["files"]
-            changed = sorted(name for name in set(old_files) | set(new_files) if old_files.get(name) != new_files.get(name))
-            if changed:
-                found.append(f"split/few-shot files changed ({', '.join(changed)})")
         elif old != values:
             found.append(f"{section} {_short(old)} -> {_short(values)}")
+    return found
+
+
+def data_differences(old, new):
+    found = []
+    if old.get("classnames") != new["classnames"]:
+        found.append(f"class list ({len(old.get('classnames') or [])} classes {_short(old.get('classnames'))} -> "
+                     f"{len(new['classnames'])} classes {_short(new['classnames'])})")
+    old_files, new_files = old.get("files") or {}, new["files"]
+    changed = sorted(name for name in set(old_files) | set(new_files) if old_files.get(name) != new_files.get(name))
+    if changed:
+        found.append(f"split/few-shot files changed ({', '.join(changed)})")
     return found
 
 

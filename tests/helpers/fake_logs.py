@@ -10,6 +10,7 @@ resumes from its last checkpoint), then the log and done.json, and appends
 finished folder of the same run and refuses (exit 1) a finished folder of
 another run.
 """
+import hashlib
 import json
 import os
 import shlex
@@ -104,22 +105,32 @@ def fake_config(phase, trainer, seed):
     return config
 
 
-def write_run_config(run_dir, config):
-    """run.json as train.py writes it, with only a config section."""
+def fake_fingerprint(run_dir, phase, trainer, seed):
+    """run.json's fingerprint: the config and, for a test run, the training run's run.json hash."""
+    fingerprint = {"config": fake_config(phase, trainer, seed)}
+    if phase == "test_new":
+        trained = os.path.join(run_dir.replace(os.sep + "test_new" + os.sep, os.sep + "train_base" + os.sep), "run.json")
+        with open(trained, "rb") as f:
+            fingerprint["eval"] = {"model_run": hashlib.sha256(f.read()).hexdigest()}
+    return fingerprint
+
+
+def write_run_json(run_dir, fingerprint):
+    """run.json as train.py writes it."""
     with open(os.path.join(run_dir, "run.json"), "w") as f:
-        json.dump({"format": 1, "fingerprint": {"config": config}}, f)
+        json.dump({"format": 1, "fingerprint": fingerprint}, f)
 
 
 def fake_train_py(run_dir, phase, accuracy, steps, ledger, trainer, seed):
     """train.py's folder decision, then `fake_run`."""
-    config = fake_config(phase, trainer, seed)
+    fingerprint = fake_fingerprint(run_dir, phase, trainer, seed)
     if os.path.isfile(os.path.join(run_dir, "done.json")):
         with open(os.path.join(run_dir, "run.json")) as f:
-            if json.load(f)["fingerprint"]["config"] == config:
+            if json.load(f)["fingerprint"] == fingerprint:
                 return
         sys.exit(f"error: {run_dir} holds another run")
     os.makedirs(run_dir, exist_ok=True)
-    write_run_config(run_dir, config)
+    write_run_json(run_dir, fingerprint)
     fake_run(run_dir, phase, accuracy, steps, ledger)
 
 
