@@ -41,7 +41,7 @@ FALLBACK_SPLIT_SEED = 1
 FEWSHOT_DIR = "split_fewshot"
 CAPTION_FILES = ("captions.txt", "descriptions.txt")
 SUBSAMPLE_CHOICES = ("all", "base", "new")
-SPLIT_HASH_KEY = "drawn_from_split_sha256"  # in a few-shot file: the train/val lists it was sampled from
+SPLIT_HASH_KEY = "drawn_from_split_sha256"  # in a few-shot (held-out val) file: the lists it was drawn from
 
 
 @register_cfg_extension
@@ -622,7 +622,11 @@ class SplitJsonDataset(DatasetBase):
         share the few-shot sample.
         """
         cache = held_out_val_cache_path(self.dataset_dir, num_shots, seed, per_class)
-        if os.path.isfile(cache):
+        drawn_from = lists_sha256({"train": train, "sampled": sampled}, self.dataset_dir)
+        recorded = stored_key(cache, SPLIT_HASH_KEY) if os.path.isfile(cache) else None
+        if recorded is not None and recorded != drawn_from:
+            print(f"The split or the few-shot sample changed since {cache} was drawn: drawing it again")
+        elif os.path.isfile(cache):
             print(f"Loading the held-out val data from {cache}")
             val = read_split(cache, self.dataset_dir, ("val",), self.folder_index)["val"]
             check_disjoint(val, sampled, cache)
@@ -633,7 +637,7 @@ class SplitJsonDataset(DatasetBase):
         if not val:
             raise DatasetProblem(f"{type(self).__name__}: the {num_shots}-shot sample takes every training image, "
                                  "none is left to validate on; lower DATASET.NUM_SHOTS or set DATASET.VAL_FROM_TRAIN 0")
-        write_split({"val": val}, cache, self.dataset_dir)
+        write_split({"val": val}, cache, self.dataset_dir, extra={SPLIT_HASH_KEY: drawn_from})
         self.source_files.append(cache)
         print(f"Saved the held-out val data ({per_class} per class) to {cache}")
         return val
