@@ -1,7 +1,7 @@
 """What a run is, recorded in `<output_dir>/run.json`, so a folder is reused only for the same run.
 
-A fingerprint is a dict of sections; each section is a dict of plain JSON
-values:
+A fingerprint is a dict of sections of plain JSON values:
+- "mode": "train" or "eval-only";
 - "config": the merged config, flattened to dotted keys, without the
   RESULT_NEUTRAL_KEYS (TRAINER.NAME, SEED and DATASET.NAME are config keys);
 - "data": the class list and the SHA-256 of each split / few-shot file the
@@ -10,9 +10,9 @@ values:
 - "eval": for --eval-only runs, --load-epoch and the model folder's run.json
   and weight files.
 
-Comparisons only look at the sections (and config keys) the caller gives, so
-a cheap partial fingerprint (the config alone, or a few keys the sweep knows)
-is checked against the full one stored.
+Comparisons only look at the sections (and, in dict sections, the keys) the
+caller gives, so a cheap partial fingerprint (the config alone, or the few
+keys the sweep knows) is checked against the full one stored.
 """
 import glob
 import json
@@ -163,6 +163,7 @@ def run_folder_state(output_dir, fingerprint):
 
 
 def mismatch_error(output_dir, found):
+    """One line naming the first differences and the two ways out."""
     what = "; ".join(found[:4]) + (f"; and {len(found) - 4} more" if len(found) > 4 else "")
     return RunFolderMismatchError(
         f"{output_dir} holds another run ({what}): pass a new --output-dir, or add --restart to discard "
