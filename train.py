@@ -205,14 +205,17 @@ def check_same_run(output_dir, fingerprint):
     return state
 
 
-def stored_results(cfg, request):
-    """A finished folder of the same run: check its data and backbone too, print its results, return them.
-
-    Seeded like the run, so a few-shot sample drawn here (its file deleted) is the run's own.
-    """
+def check_data_and_backbone(cfg, request):
+    """A finished or resumable folder of the same config: refuse it if its data or backbone differ,
+    before the log is touched. Seeded like the run, so a few-shot sample drawn here (its file
+    deleted) is the run's own."""
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
     check_same_run(cfg.OUTPUT_DIR, full_fingerprint(request, cfg, build_dataset(cfg)))
+
+
+def stored_results(cfg):
+    """A finished folder of the same run: print its results and return them."""
     results = read_done_marker(cfg.OUTPUT_DIR)["results"]
     shown = ", ".join(f"{key} {value:.2f}" for key, value in results.items())
     print(f"{cfg.OUTPUT_DIR} already holds this run, finished (done.json): {shown or 'no results'}. "
@@ -231,16 +234,18 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
     try:
         request = request_fingerprint(cfg, args)
         state = check_same_run(cfg.OUTPUT_DIR, request)
+        if state != fingerprints.NEW:
+            check_data_and_backbone(cfg, request)
         if state == fingerprints.FINISHED:
-            return stored_results(cfg, request)
-        return run(cfg, args, request)
+            return stored_results(cfg)
+        return run(cfg, args, request, state)
     finally:
         if lock is not None:
             lock.release()
 
 
-def run(cfg, args, request):
-    """Build the trainer, check (or record) the run's full fingerprint, then train and/or test."""
+def run(cfg, args, request, state):
+    """Build the trainer, record the run's full fingerprint in a new folder, then train and/or test."""
     run_logger = setup_logger(cfg.OUTPUT_DIR) if is_main_process() else RankOutput()
     try:
         if cfg.SEED >= 0:
@@ -252,9 +257,8 @@ def run(cfg, args, request):
         print("Collecting env info ...")
         print(f"** System info **\n{collect_env_info()}\n")
         trainer = build_trainer(cfg)
-        fingerprint = full_fingerprint(request, cfg, trainer.dm.dataset)
-        if check_same_run(cfg.OUTPUT_DIR, fingerprint) == fingerprints.NEW and is_main_process():
-            fingerprints.write_fingerprint(cfg.OUTPUT_DIR, fingerprint)
+        if state == fingerprints.NEW and is_main_process():
+            fingerprints.write_fingerprint(cfg.OUTPUT_DIR, full_fingerprint(request, cfg, trainer.dm.dataset))
         results = None
         if args.eval_only:
             results = run_eval_only(trainer, args)

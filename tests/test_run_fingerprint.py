@@ -129,3 +129,21 @@ def test_result_neutral_keys_are_left_out_and_everything_else_counts():
         "split/few-shot files changed (split.json)",
         'backbone "x" -> "y"',
     ]
+
+
+def test_resume_after_the_split_changed_is_refused_before_the_log_is_touched(assets, tmp_path):
+    from trainers.coop import CoOp
+
+    assets = (write_colour_images(str(tmp_path / "data")), assets[1])  # its own split file to change
+    out = tmp_path / "killed"
+    with killed_after(CoOp, "after_epoch", lambda trainer: trainer.epoch == 0), pytest.raises(KeyboardInterrupt):
+        run(assets, out)
+    log_before = (out / "log.txt").read_text()
+    split = os.path.join(assets[0], "colours", "split_colours.json")
+    content = json.loads(open(split).read())
+    content["test"].append(content["train"].pop())
+    with open(split, "w") as f:
+        json.dump(content, f)
+    message = refusal(assets, out)
+    assert "split/few-shot files changed (shot_2-seed_1.json, split_colours.json)" in message
+    assert (out / "log.txt").read_text() == log_before
