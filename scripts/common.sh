@@ -15,8 +15,9 @@
 #
 # Every run goes through train.py: it returns a finished folder's stored result at once,
 # resumes an unfinished one from its last checkpoint, and refuses a folder written by
-# another run (run.json differs) with one line; RUN_LOCKED (86): running elsewhere. Test runs read the checkpoint epoch from the
-# training run's prompt_learner/checkpoint pointer file.
+# another run (run.json differs) with one line; exit status 86 (RUN_LOCKED): running
+# elsewhere. Test runs read the checkpoint epoch from the training run's
+# prompt_learner/checkpoint pointer file.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

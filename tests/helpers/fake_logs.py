@@ -109,7 +109,8 @@ def fake_fingerprint(run_dir, phase, trainer, seed):
     """run.json's fingerprint: the config and, for a test run, the training run's run.json hash."""
     fingerprint = {"config": fake_config(phase, trainer, seed)}
     if phase == "test_new":
-        trained = os.path.join(run_dir.replace(os.sep + "test_new" + os.sep, os.sep + "train_base" + os.sep), "run.json")
+        train_dir = run_dir.replace(os.sep + "test_new" + os.sep, os.sep + "train_base" + os.sep)
+        trained = os.path.join(train_dir, "run.json")
         with open(trained, "rb") as f:
             fingerprint["eval"] = {"model_run": hashlib.sha256(f.read()).hexdigest()}
     return fingerprint

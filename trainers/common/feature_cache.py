@@ -145,7 +145,8 @@ class FeatureCache:
         features = features.detach().cpu().contiguous()
         path = self._path(key, ".pt")
         atomic_write(path, lambda f: torch.save(features, f))
-        record = {"key": key, "sha256": file_fingerprint(path), "shape": list(features.shape), "dtype": str(features.dtype)}
+        record = {"key": key, "sha256": file_fingerprint(path), "shape": list(features.shape),
+                  "dtype": str(features.dtype)}
         atomic_write_text(self._path(key, ".json"), json.dumps(record, indent=1, sort_keys=True))
         return path
 
