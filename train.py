@@ -25,12 +25,17 @@ from dassl.config import (  # noqa: E402
     set_value,
 )
 from dassl.config.validate import check_cfg_values, check_training_length  # noqa: E402
-from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
+from dassl.data.datasets import DATASET_REGISTRY, build_dataset  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
-from dassl.engine.distributed import RankOutput, init_distributed_from_env, is_main_process  # noqa: E402
-from dassl.utils import collect_env_info, set_random_seed, setup_logger, write_done_marker  # noqa: E402
+from dassl.engine import run_fingerprint as fingerprints  # noqa: E402
+from dassl.engine.distributed import RankOutput, init_distributed_from_env, is_main_process, synchronize  # noqa: E402
+from dassl.engine.run_lock import RunFolderLock, RunLockedError  # noqa: E402
+from dassl.engine.trainer_base import checkpoint_filename  # noqa: E402
+from dassl.utils import collect_env_info, read_done_marker, set_random_seed, setup_logger, write_done_marker  # noqa: E402
 from dassl.utils.atomic import remove_stale_temp_files  # noqa: E402
 from dassl.utils.errors import InputError  # noqa: E402
+from dassl.utils.exit_codes import RUN_LOCKED  # noqa: E402
+from trainers.common.feature_cache import backbone_fingerprint  # noqa: E402
 from dassl.utils.plugins import import_folder_modules, import_module_or_file  # noqa: E402
 
 PLUGIN_FOLDERS = (os.path.join(REPO_DIR, "trainers"), os.path.join(REPO_DIR, "datasets"))
@@ -58,6 +63,10 @@ def build_parser():
     parser.add_argument("--model-dir", type=str, default="", help="load model from this directory for eval-only mode")
     parser.add_argument("--load-epoch", type=int, help="load model weights at this epoch for evaluation")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument(
+        "--restart", action="store_true",
+        help="discard the output folder's checkpoints, done.json and run.json (log.txt is renamed) and run from scratch",
+    )
     parser.add_argument(
         "--import", dest="imports", action="append", default=[], metavar="MODULE",
         help="import a module (dotted name or .py path) that registers trainers/datasets; repeatable",
@@ -151,6 +160,73 @@ def run_eval_only(trainer, args):
     return trainer.last_test_results
 
 
+# ----------------------------------------------------------------------------- the run folder
+
+
+def request_fingerprint(cfg, args):
+    """What is known before anything is built: the config, the mode and, for --eval-only, the model folder."""
+    request = {"config": fingerprints.flat_config(cfg), "mode": "eval-only" if args.eval_only else "train"}
+    if args.eval_only and args.model_dir:
+        request["eval"] = fingerprints.model_dir_section(
+            args.model_dir, checkpoint_filename(args.load_epoch), args.load_epoch)
+    return request
+
+
+def backbone_section(cfg):
+    """SHA-256 of the backbone checkpoint (hashed once per process); its name when it is not a CLIP file."""
+    backbone = cfg.MODEL.BACKBONE
+    if not (backbone.PATH or backbone.NAME):
+        return None
+    try:
+        return backbone_fingerprint(cfg)
+    except (OSError, ValueError, RuntimeError):
+        return backbone.PATH or backbone.NAME
+
+
+def full_fingerprint(request, cfg, dataset):
+    return dict(request, data=fingerprints.data_section(dataset), backbone=backbone_section(cfg))
+
+
+def claim_run_folder(cfg, args):
+    """Rank 0 locks the folder (RunLockedError if it is busy) and clears it with --restart; returns the lock."""
+    lock = RunFolderLock(cfg.OUTPUT_DIR).acquire() if is_main_process() else None
+    try:
+        if args.restart and is_main_process():
+            fingerprints.clear_run_state(cfg.OUTPUT_DIR)
+        synchronize()
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return lock
+
+
+def check_same_run(output_dir, fingerprint):
+    """The folder's state for `fingerprint`; a folder holding another run is refused."""
+    state, found = fingerprints.run_folder_state(output_dir, fingerprint)
+    if state == fingerprints.MISMATCH:
+        raise fingerprints.mismatch_error(output_dir, found)
+    return state
+
+
+def check_data_and_backbone(cfg, request):
+    """A finished or resumable folder of the same config: refuse it if its data or backbone differ,
+    before the log is touched. Seeded like the run, so a few-shot sample drawn here (its file
+    deleted) is the run's own."""
+    if cfg.SEED >= 0:
+        set_random_seed(cfg.SEED)
+    check_same_run(cfg.OUTPUT_DIR, full_fingerprint(request, cfg, build_dataset(cfg)))
+
+
+def stored_results(cfg):
+    """A finished folder of the same run: print its results and return them."""
+    results = read_done_marker(cfg.OUTPUT_DIR)["results"]
+    shown = ", ".join(f"{key} {value:.2f}" for key, value in results.items())
+    print(f"{cfg.OUTPUT_DIR} already holds this run, finished (done.json): {shown or 'no results'}. "
+          "Nothing to do; --restart runs it again")
+    return results
+
+
 def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
     """Run train.py with `argv`; returns the final results dict (None if nothing was tested)."""
     args = build_parser().parse_args(argv)
@@ -158,8 +234,24 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
     cfg = setup_cfg(args)
     validate(cfg, args)
     init_distributed_from_env()
-    if is_main_process() and os.path.isdir(cfg.OUTPUT_DIR):
-        remove_stale_temp_files(cfg.OUTPUT_DIR, recursive=True)  # left by a killed write
+    lock = claim_run_folder(cfg, args)
+    try:
+        if is_main_process() and os.path.isdir(cfg.OUTPUT_DIR):
+            remove_stale_temp_files(cfg.OUTPUT_DIR, recursive=True)  # left by a killed write
+        request = request_fingerprint(cfg, args)
+        state = check_same_run(cfg.OUTPUT_DIR, request)
+        if state != fingerprints.NEW:
+            check_data_and_backbone(cfg, request)
+        if state == fingerprints.FINISHED:
+            return stored_results(cfg)
+        return run(cfg, args, request, state)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def run(cfg, args, request, state):
+    """Build the trainer, record the run's full fingerprint in a new folder, then train and/or test."""
     run_logger = setup_logger(cfg.OUTPUT_DIR) if is_main_process() else RankOutput()
     try:
         if cfg.SEED >= 0:
@@ -171,6 +263,8 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
         print("Collecting env info ...")
         print(f"** System info **\n{collect_env_info()}\n")
         trainer = build_trainer(cfg)
+        if state == fingerprints.NEW and is_main_process():
+            fingerprints.write_fingerprint(cfg.OUTPUT_DIR, full_fingerprint(request, cfg, trainer.dm.dataset))
         nothing_to_train = not trainer.get_model_names()
         if args.eval_only or nothing_to_train:
             if not args.eval_only:
@@ -207,6 +301,9 @@ def cli():
     """Entry point: input errors (bad paths, names, config, data, checkpoints) print one line, not a traceback."""
     try:
         main()
+    except RunLockedError as exc:
+        print(f"train.py: {one_line_message(exc)}", file=sys.stderr)
+        sys.exit(RUN_LOCKED)
     except InputError as exc:
         sys.exit(f"train.py: error: {one_line_message(exc)}")
 

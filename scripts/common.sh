@@ -13,9 +13,11 @@
 #   TRAINER_DIR name of the <Trainer> folder in the output tree (default: the trainer name);
 #               lets plug-in rows such as CoCoOp+TextRefiner keep their own folders
 #
-# A run folder holding done.json is finished and skipped; any other folder is (re)run and
-# train.py resumes from its last checkpoint. Test runs read the checkpoint epoch from the
-# training run's prompt_learner/checkpoint pointer file.
+# Every run goes through train.py: it returns a finished folder's stored result at once,
+# resumes an unfinished one from its last checkpoint, and refuses a folder written by
+# another run (run.json differs) with one line; exit status 86 (RUN_LOCKED): running
+# elsewhere. Test runs read the checkpoint epoch from the training run's
+# prompt_learner/checkpoint pointer file.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,7 +70,8 @@ trainer_config() {
     echo "${path}"
 }
 
-# run_once OUTDIR TRAIN_PY_FLAGS... -- OPTS... : run train.py unless OUTDIR/done.json exists.
+# run_once OUTDIR TRAIN_PY_FLAGS... -- OPTS... : run train.py into OUTDIR; train.py, not
+# done.json alone, decides whether a finished run there is this one (run.json).
 run_once() {
     local outdir="$1"
     shift
@@ -79,10 +82,6 @@ run_once() {
     done
     if [ "$#" -gt 0 ]; then
         shift
-    fi
-    if [ -f "${outdir}/done.json" ]; then
-        echo "Skip ${outdir}: finished (done.json exists)"
-        return 0
     fi
     echo "Run ${outdir}"
     "${PYTHON}" train.py "${flags[@]}" --output-dir "${outdir}" "$@" "${EXTRA[@]}"

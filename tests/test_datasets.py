@@ -10,7 +10,8 @@ import pytest
 import datasets
 from dassl.data.datasets import DATASET_REGISTRY
 from dassl.data.datasets.split_dataset import (
-    DatasetNotFoundError, DatasetProblem, MissingImagesError, SplitFileError, fewshot_cache_path, subsample_classes,
+    SPLIT_HASH_KEY, DatasetNotFoundError, DatasetProblem, MissingImagesError, SplitFileError, fewshot_cache_path,
+    subsample_classes,
 )
 from helpers.fake_benchmarks import FAKES, IMAGES_PER_CLASS, dataset_cfg, make_all
 
@@ -144,7 +145,7 @@ def test_few_shot_cache_is_relative_json_and_survives_a_moved_root(root, tmp_pat
     cache = fewshot_cache_path(first.dataset_dir, 2, 1)
     with open(cache) as f:
         content = json.load(f)
-    assert set(content) == {"train", "val"} and not any(os.path.isabs(row[0]) for row in content["train"])
+    assert set(content) == {"train", "val", SPLIT_HASH_KEY} and not any(os.path.isabs(row[0]) for row in content["train"])
     moved = tmp_path / "elsewhere"
     shutil.move(str(root), str(moved))
     random.seed(12345)
@@ -209,7 +210,7 @@ def test_imagenet_lists_are_cached_as_json_and_reused(root):
         cached = json.load(f)
     assert set(cached) == {"train", "test"} and cached["test"][0][0] == "val/n01440764/n01440764_0.JPEG"
     with open(fewshot_cache_path(first.dataset_dir, 2, 1)) as f:
-        assert set(json.load(f)) == {"train"}
+        assert set(json.load(f)) == {"train", SPLIT_HASH_KEY}
     (root / "imagenet" / "images" / "train" / "n01440764" / "late_addition.JPEG").write_bytes(b"x")
     second = build(root, "ImageNet")
     assert len(second.train_x) == 30 and first.val is first.test

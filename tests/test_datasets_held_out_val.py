@@ -10,7 +10,9 @@ import pytest
 import datasets
 from dassl.config import ConfigError, merge_from_file
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import SplitFileError, fewshot_cache_path, held_out_val_cache_path
+from dassl.data.datasets.split_dataset import (
+    SPLIT_HASH_KEY, SplitFileError, fewshot_cache_path, held_out_val_cache_path,
+)
 from helpers.fake_benchmarks import FAKES, WNIDS, dataset_cfg, write_image
 import trainers.coop  # noqa: F401  (registers TRAINER.COOP, which the CoOp config sets)
 from trainers.tgpt import check_val_set
@@ -82,7 +84,7 @@ def test_cache_is_relative_json_beside_the_few_shot_cache_and_reused(root):
     assert os.path.basename(cache) == "shot_2-seed_1-val_8.json"
     with open(cache) as f:
         content = json.load(f)
-    assert set(content) == {"val"} and [row[0] for row in content["val"]] == relative(first, first.val)
+    assert set(content) == {"val", SPLIT_HASH_KEY} and [row[0] for row in content["val"]] == relative(first, first.val)
     content["val"] = content["val"][:5]
     with open(cache, "w") as f:
         json.dump(content, f)
@@ -110,6 +112,20 @@ def test_a_cache_drawn_for_another_few_shot_sample_is_refused(root):
         json.dump(content, f)
     with pytest.raises(SplitFileError, match="few-shot train sample.*delete it"):
         build(root)
+
+
+def test_a_cache_of_another_few_shot_sample_is_drawn_again(root, capsys):
+    first = build(root)
+    fewshot = fewshot_cache_path(first.dataset_dir, 2, 1)
+    with open(fewshot) as f:
+        content = json.load(f)
+    content["train"][0][0] = relative(first, first.val)[0]  # another sample of the same split
+    with open(fewshot, "w") as f:
+        json.dump(content, f)
+    capsys.readouterr()
+    again = build(root)
+    assert "few-shot sample changed since" in capsys.readouterr().out
+    assert relative(again, again.train_x)[0] not in relative(again, again.val)
 
 
 def test_settings_that_cannot_work_stop_before_the_folders_are_listed(root):

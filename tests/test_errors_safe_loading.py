@@ -15,6 +15,10 @@ PICKLE_EXCEPTION_ONLY = {
     os.path.join("dassl", "utils", "torchtools.py"):
         "catches pickle.UnpicklingError raised by torch.load(weights_only=True)",
 }
+# Tests that unpickle only bytes they built themselves in memory, never a file.
+PICKLES_ITS_OWN_BYTES = {
+    os.path.join("tests", "test_datum_pickle.py"): "upstream Dassl's pickled Datum, built in the test",
+}
 
 
 def python_files():
@@ -113,7 +117,7 @@ def test_nothing_imports_a_pickle_module(source_tree):
         f"{relative}:{line}: import {module}"
         for relative, tree in source_tree
         for line, module in imported_modules(tree)
-        if module in UNSAFE_MODULES and relative not in PICKLE_EXCEPTION_ONLY
+        if module in UNSAFE_MODULES and relative not in PICKLE_EXCEPTION_ONLY and relative not in PICKLES_ITS_OWN_BYTES
     ]
     assert findings == []
 

@@ -139,7 +139,7 @@ def test_files_are_plain_tensors_with_readable_keys_and_bad_files_are_ignored(tm
     features = torch.randn(3, 8)
     path = cache.save(key, features)
     assert torch.equal(torch.load(path, weights_only=True), features) and torch.equal(cache.load(key), features)
-    assert json.loads((tmp_path / (key_digest(key) + ".json")).read_text()) == key
+    assert json.loads((tmp_path / (key_digest(key) + ".json")).read_text())["key"] == key
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
     with open(path, "wb") as handle:
         handle.write(b"truncated")
@@ -153,3 +153,34 @@ def test_default_folder_is_shared_and_overridable(assets, tmp_path, monkeypatch)
     assert feature_cache_dir(trainer.cfg) == str(tmp_path / "shared" / "features")
     monkeypatch.delenv("CLIP_PROMPT_TOOLKIT_CACHE")
     assert feature_cache_dir(trainer.cfg) == os.path.expanduser("~/.cache/clip_prompt_toolkit/features")
+
+
+def test_a_tensor_copied_from_another_split_is_not_used_and_is_rewritten(tmp_path, capsys):
+    cache = FeatureCache(str(tmp_path))
+    test_key, val_key = {"n_images": 3, "split": "test"}, {"n_images": 3, "split": "val"}
+    test_path, val_path = cache.save(test_key, torch.randn(3, 8)), cache.save(val_key, torch.randn(3, 8))
+    val_record = tmp_path / (key_digest(val_key) + ".json")
+    with open(test_path, "rb") as source, open(val_path, "wb") as target:
+        target.write(source.read())
+    assert cache.load(val_key) is None
+    assert "it is not the tensor its record was written with" in capsys.readouterr().out
+    val_record.write_text((tmp_path / (key_digest(test_key) + ".json")).read_text())
+    assert cache.load(val_key) is None and "its record holds another key" in capsys.readouterr().out
+    fresh = torch.randn(3, 8)
+    cache.save(val_key, fresh)
+    assert torch.equal(cache.load(val_key), fresh)
+
+
+def test_images_replaced_in_place_change_the_key(assets, tmp_path):
+    trainer = built_trainer(assets, tmp_path / "run", "CoOp", tmp_path / "cache")
+    key = split_key(trainer.cfg, "test", trainer.test_loader, trainer.precision)
+    image = trainer.test_loader.dataset.data_source[0].impath
+    stat = os.stat(image)
+    with open(image, "rb") as handle:
+        content = handle.read()
+    with open(image, "wb") as handle:
+        handle.write(content)
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    replaced = split_key(trainer.cfg, "test", trainer.test_loader, trainer.precision)
+    assert replaced["images_sha256"] != key["images_sha256"] and key_digest(replaced) != key_digest(key)
+    assert [name for name, value in key.items() if replaced[name] != value] == ["images_sha256"]

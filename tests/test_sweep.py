@@ -7,7 +7,15 @@ import os
 
 import pytest
 
-from tests.helpers.fake_logs import base2new_dir, read_ledger, train_log, write_base2new_seed, write_fake_scripts, write_run
+from tests.helpers.fake_logs import (
+    base2new_dir,
+    read_ledger,
+    train_log,
+    write_base2new_seed,
+    write_fake_scripts,
+    write_run,
+    write_run_json,
+)
 from tools import sweep
 
 DATASETS = ["dsa", "dsbb"]
@@ -66,6 +74,8 @@ def test_trains_before_testing_and_prints_the_table(world, capsys):
 
 def test_skips_finished_runs_and_redoes_half_done_ones(world, capsys):
     write_base2new_seed(world["out"], "dsa", "CoOp", "vit_b16_ctxv1", 1, 90.0, None)
+    write_run_json(base2new_dir(world["out"], "train_base", "dsa", "CoOp", "vit_b16_ctxv1", 1), {"config": {
+        "TRAINER.NAME": "CoOp", "SEED": 1, "DATASET.NUM_SHOTS": 16, "DATASET.SUBSAMPLE_CLASSES": "base"}})
     half_done = base2new_dir(world["out"], "train_base", "dsa", "CoOp", "vit_b16_ctxv1", 2)
     write_run(half_done, train_log(0.0, finished=False), done=False)
     open(os.path.join(half_done, "step0"), "w").close()
@@ -77,6 +87,22 @@ def test_skips_finished_runs_and_redoes_half_done_ones(world, capsys):
     assert "Sweep: 3 done, 1 skipped, 0 failed, 0 not run" in out
     # Base: the finished 90 (seed 1) and the redone 65 (seed 2) -> 77.50 ± 12.50
     assert table_row(out, "CoOp / vit_b16_ctxv1", "dsa")[1] == "77.50 ± 12.50"
+
+
+def test_rerun_with_other_opts_is_not_skipped_with_the_old_table(world, capsys):
+    assert run_sweep(world, "--trainers", "CoOp", "--datasets", "dsa", "--seeds", 1, "--opts", "OPTIM.MAX_EPOCH", 2) == 0
+    assert "Sweep: 2 done, 0 skipped" in capsys.readouterr().out
+    assert run_sweep(world, "--trainers", "CoOp", "--datasets", "dsa", "--seeds", 1, "--opts", "OPTIM.MAX_EPOCH", 2) == 0
+    assert "Sweep: 0 done, 2 skipped" in capsys.readouterr().out, "the same opts: the finished runs are reused"
+    retrained = os.path.join(base2new_dir(world["out"], "train_base", "dsa", "CoOp", "vit_b16_ctxv1", 1), "run.json")
+    with open(retrained, "a") as f:
+        f.write("\n")  # the training run was redone (--restart): a test of the old weights is not reused
+    assert run_sweep(world, "--trainers", "CoOp", "--datasets", "dsa", "--seeds", 1, "--opts", "OPTIM.MAX_EPOCH", 2) == 1
+    assert "Sweep: 0 done, 1 skipped, 1 failed" in capsys.readouterr().out
+    code = run_sweep(world, "--trainers", "CoOp", "--datasets", "dsa", "--seeds", 1, "--opts", "OPTIM.MAX_EPOCH", 5)
+    captured = capsys.readouterr()
+    assert code == 1 and "holds another run" in captured.err
+    assert "Sweep: 0 done, 0 skipped, 1 failed, 1 not run" in captured.out
 
 
 def test_spreads_runs_over_gpus_one_at_a_time(world, capsys, monkeypatch):

@@ -123,6 +123,9 @@ def check(cls, cfg):
               f"captions: {os.path.basename(captions) if captions else 'absent'}")
     if dataset.split_path and not os.path.isfile(dataset.split_path):
         detail += f"; {os.path.basename(dataset.split_path)} not written yet (the first run writes it)"
+    if counts.get("stale_fewshot"):
+        detail += (f"; few-shot file(s) drawn from another split: {', '.join(counts['stale_fewshot'])} "
+                   "(the next run draws them again)")
     return "OK", detail
 
 

@@ -11,12 +11,15 @@ only chooses what to run, where, and in which order. It passes DATA, OUTPUT,
 SHOTS, EXTRA_OPTS (the row's plug-in opts + --opts), TRAINER_DIR (the row name,
 the <Trainer> folder) and CUDA_VISIBLE_DEVICES (with --gpus).
 
-A run whose folder holds done.json is skipped; any other run is (re)started and
-the engine resumes from its last checkpoint, so a killed sweep is resumed by
+A run whose folder holds done.json and a run.json that agrees with the sweep's
+trainer, seed, shots, class half and opts is skipped; any other run goes to its
+script (train.py returns a finished run's result, refuses a folder of another
+run, and resumes an unfinished one from its last checkpoint), so a killed sweep is resumed by
 running the same command again. A failing run is reported with its log and the
 sweep goes on; the exit status is 1 when any run failed, 2 on bad arguments.
 """
 import argparse
+import ast
 import contextlib
 import difflib
 import os
@@ -233,13 +236,46 @@ class Outcome:
 
 
 def is_done(run_dir):
-    """The scripts' own test (`[ -f done.json ]`), so sweep and scripts skip the
-    same runs; kept torch-free so that a restarted sweep starts at once."""
     return (run_dir / "done.json").is_file()
 
 
+def config_value(text):
+    """A --opts value as the config holds it (yacs reads values as Python literals)."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text
+    return list(value) if isinstance(value, tuple) else value
+
+
+def expected_config(plan, run):
+    """The config keys the sweep itself decides for `run`: trainer, seed, shots, class half and opts."""
+    opts = list(run.row.method.opts) + list(plan.opts)
+    expected = {"TRAINER.NAME": run.row.method.trainer, "SEED": run.seed, "DATASET.NUM_SHOTS": plan.shots,
+                "DATASET.SUBSAMPLE_CLASSES": "base" if run.phase == "train_base" else "new"}
+    expected.update((key, config_value(value)) for key, value in zip(opts[::2], opts[1::2]))
+    return expected
+
+
+def is_same_finished_run(plan, run):
+    """Skip only a finished folder whose run.json agrees with what the sweep sets (and, for a
+    test run, names its training run's run.json); any other folder goes to its script, and
+    train.py returns its result or refuses another run's folder. torch is imported only once
+    a finished folder exists, so a fresh sweep starts at once."""
+    if not is_done(run.run_dir):
+        return False
+    from dassl.engine.run_fingerprint import FINISHED, RUN_FILE, run_folder_state
+    from dassl.utils import file_sha256
+
+    expected = {"config": expected_config(plan, run)}
+    if run.phase == "test_new":
+        trained = plan.run_dir(run.row, run.dataset, run.seed, "train_base") / RUN_FILE
+        expected["eval"] = {"model_run": file_sha256(trained) if trained.is_file() else None}
+    return run_folder_state(str(run.run_dir), expected)[0] == FINISHED
+
+
 def execute_run(plan, run, slot, runner):
-    if is_done(run.run_dir):
+    if is_same_finished_run(plan, run):
         return Outcome(run, "skipped")
     console = run.run_dir / "sweep_console.txt"
     argv = ["bash", str(plan.script(run.row, run.phase)), run.dataset, str(run.seed),

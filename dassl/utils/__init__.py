@@ -7,6 +7,7 @@ from .rng import capture_rng_state, restore_rng_state
 from .tools import (
     check_isfile,
     collect_env_info,
+    file_sha256,
     is_run_done,
     listdir_nohidden,
     mkdir_if_missing,

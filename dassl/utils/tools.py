@@ -1,4 +1,5 @@
-"""Small helpers: seeding, environment info, json, paths, images, the run-completion marker."""
+"""Small helpers: seeding, environment info, json, paths, file hashes, images, the run-completion marker."""
+import hashlib
 import json
 import os
 import platform
@@ -14,6 +15,7 @@ from .atomic import atomic_write_text
 from .errors import UnreadableImageError
 
 DONE_MARKER = "done.json"
+_HASH_CHUNK = 1 << 22
 
 
 def set_random_seed(seed):
@@ -54,6 +56,15 @@ def check_isfile(fpath):
     if not isfile:
         print(f'No file found at "{fpath}"')
     return isfile
+
+
+def file_sha256(path):
+    """SHA-256 of a file's bytes, read in 4 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_json(fpath):

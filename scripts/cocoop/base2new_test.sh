@@ -5,7 +5,7 @@
 # Output: $OUTPUT/base2new/test_new/DATASET/shots_$SHOTS/CoCoOp/CFG/seedSEED
 # Environment: DATA (required), OUTPUT (default <repo>/output), SHOTS (default 16),
 #              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
-# Runs from any directory; a run whose folder holds done.json is skipped.
+# Runs from any directory; train.py returns a finished run's result at once (see common.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 usage 2 "$#" "DATASET SEED [CFG]"
 base2new_test CoCoOp CoCoOp "${3:-vit_b16_c4_ep10_batch1_ctxv1}" "$1" "$2"

@@ -8,7 +8,7 @@
 # Output: $OUTPUT/DATASET/CoOp/CFG_<SHOTS>shots/nctxNCTX_cscCSC_ctpCTP/seedSEED
 # Environment: DATA (required), OUTPUT (default <repo>/output), SEEDS (default "1 2 3"),
 #              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
-# Runs from any directory; a run whose folder holds done.json is skipped.
+# Runs from any directory; train.py returns a finished run's result at once (see common.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 usage 6 "$#" "DATASET CFG CTP NCTX SHOTS CSC"
 DATASET="$1" CFG="$2" CTP="$3" NCTX="$4" SHOTS="$5" CSC="$6"

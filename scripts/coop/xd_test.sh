@@ -5,7 +5,7 @@
 # Output: $OUTPUT/evaluation/CoOp/CFG_<SHOTS>shots/DATASET/seedSEED
 # Environment: DATA (required), OUTPUT (default <repo>/output), SHOTS (default 16),
 #              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
-# Runs from any directory; a run whose folder holds done.json is skipped.
+# Runs from any directory; train.py returns a finished run's result at once (see common.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 usage 2 "$#" "DATASET SEED [CFG]"
 xd_test CoOp "${3:-vit_b16_ctxv1}" "${XD_SOURCE:-imagenet}" "$1" "$2"

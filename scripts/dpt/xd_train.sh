@@ -5,7 +5,7 @@
 # Output: $OUTPUT/<source>/TRAINER/CFG_<SHOTS>shots/seedSEED
 # Environment: DATA (required), OUTPUT (default <repo>/output), SHOTS (default 16),
 #              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
-# Runs from any directory; a run whose folder holds done.json is skipped.
+# Runs from any directory; train.py returns a finished run's result at once (see common.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 usage 1 "$#" "SEED [CFG] [TRAINER]"
 XD_SOURCE="${XD_SOURCE:-imagenet}"

@@ -7,7 +7,7 @@
 #              KgCoOp, CoCoOp, DPT, VLP: their runs go to <HOST>+TextRefiner with TEXTREFINER.ENABLED True),
 #              DATA (required), OUTPUT (default <repo>/output), SHOTS (default 16),
 #              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
-# Runs from any directory; a run whose folder holds done.json is skipped.
+# Runs from any directory; train.py returns a finished run's result at once (see common.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/host.sh"
 usage 2 "$#" "DATASET SEED [CFG]"
 base2new_test "${HOST_TRAINER}" "${HOST_TRAINER}" "${3:-${HOST_CFG}}" "$1" "$2"

@@ -8,7 +8,7 @@
 # Output: $OUTPUT/base2new/train_base/DATASET/shots_$SHOTS/TGPT/CFG/seedSEED
 # Environment: DATA (required), OUTPUT (default <repo>/output), SHOTS (default 16),
 #              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
-# Runs from any directory; a run whose folder holds done.json is skipped.
+# Runs from any directory; train.py returns a finished run's result at once (see common.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 usage 2 "$#" "DATASET SEED [CFG]"
 base2new_train TGPT TGPT "${3:-vit_b16_$1}" "$1" "$2"

@@ -4,7 +4,7 @@
 # Output: $OUTPUT/DATASET/TGPT/CFG_<SHOTS>shots/seedSEED
 # Environment: DATA (required), OUTPUT (default <repo>/output), SHOTS (default 16), SEEDS (default "1 2 3"),
 #              PYTHON, EXTRA_OPTS (extra yacs opts) - see scripts/common.sh.
-# Runs from any directory; a run whose folder holds done.json is skipped.
+# Runs from any directory; train.py returns a finished run's result at once (see common.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 usage 1 "$#" "DATASET [CFG]"
 cfg="${2:-vit_b16_$1}"

@@ -2,15 +2,22 @@
 sweep tests that must not train anything.
 
 Also runnable as a fake `train.py` run (used by the fake scripts of the sweep
-tests): `python fake_logs.py RUN_DIR PHASE ACCURACY STEPS LEDGER` writes one
-"epoch" file per step (resuming after the last one, like the engine resumes
-from its last checkpoint), then the log and done.json, and appends
-`start`/`finish` lines to LEDGER.
+tests): `python fake_logs.py RUN_DIR PHASE ACCURACY STEPS LEDGER TRAINER SEED`
+writes run.json (the config keys the sweep sets, from SHOTS and EXTRA_OPTS),
+one "epoch" file per step (resuming after the last one, like the engine
+resumes from its last checkpoint), then the log and done.json, and appends
+`start`/`finish` lines to LEDGER. Like train.py, it returns at once for a
+finished folder of the same run and refuses (exit 1) a finished folder of
+another run.
 """
+import hashlib
 import json
 import os
+import shlex
 import sys
 import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def evaluator_block(accuracy, decimals=2, total=10000):
@@ -86,6 +93,48 @@ def append_line(path, line):
         os.fsync(f.fileno())
 
 
+def fake_config(phase, trainer, seed):
+    """The config keys a real run would record in run.json for what the sweep passes."""
+    sys.path.insert(0, REPO)
+    from tools.sweep import config_value
+
+    opts = shlex.split(os.environ.get("EXTRA_OPTS", ""))
+    config = {"TRAINER.NAME": trainer, "SEED": int(seed), "DATASET.NUM_SHOTS": int(os.environ["SHOTS"]),
+              "DATASET.SUBSAMPLE_CLASSES": "base" if phase == "train_base" else "new"}
+    config.update((key, config_value(value)) for key, value in zip(opts[::2], opts[1::2]))
+    return config
+
+
+def fake_fingerprint(run_dir, phase, trainer, seed):
+    """run.json's fingerprint: the config and, for a test run, the training run's run.json hash."""
+    fingerprint = {"config": fake_config(phase, trainer, seed)}
+    if phase == "test_new":
+        train_dir = run_dir.replace(os.sep + "test_new" + os.sep, os.sep + "train_base" + os.sep)
+        trained = os.path.join(train_dir, "run.json")
+        with open(trained, "rb") as f:
+            fingerprint["eval"] = {"model_run": hashlib.sha256(f.read()).hexdigest()}
+    return fingerprint
+
+
+def write_run_json(run_dir, fingerprint):
+    """run.json as train.py writes it."""
+    with open(os.path.join(run_dir, "run.json"), "w") as f:
+        json.dump({"format": 1, "fingerprint": fingerprint}, f)
+
+
+def fake_train_py(run_dir, phase, accuracy, steps, ledger, trainer, seed):
+    """train.py's folder decision, then `fake_run`."""
+    fingerprint = fake_fingerprint(run_dir, phase, trainer, seed)
+    if os.path.isfile(os.path.join(run_dir, "done.json")):
+        with open(os.path.join(run_dir, "run.json")) as f:
+            if json.load(f)["fingerprint"] == fingerprint:
+                return
+        sys.exit(f"error: {run_dir} holds another run")
+    os.makedirs(run_dir, exist_ok=True)
+    write_run_json(run_dir, fingerprint)
+    fake_run(run_dir, phase, accuracy, steps, ledger)
+
+
 def fake_run(run_dir, phase, accuracy, steps, ledger, step_seconds=0.02):
     """Behave like a resumable train.py run: steps survive a kill, the log and
     done.json are written last (done.json atomically). Ledger lines:
@@ -113,7 +162,6 @@ set -euo pipefail
 dataset="$1"; seed="$2"; cfg="$3"
 common="$dataset/shots_$SHOTS/$TRAINER_DIR/$cfg/seed$seed"
 dir="$OUTPUT/base2new/{phase}/$common"
-[ -f "$dir/done.json" ] && exit 0
 if [ "{phase}" = test_new ] && [ ! -f "$OUTPUT/base2new/train_base/$common/done.json" ]; then
     echo "error: training run not finished" >&2; exit 2
 fi
@@ -122,12 +170,20 @@ if [ "${{FAKE_FAIL:-}}" = "$dataset $seed {phase}" ]; then
 fi
 bonus=0
 case "$EXTRA_OPTS" in *TEXTREFINER*) bonus=5 ;; esac
-exec {python} {fake_logs} "$dir" {phase} "$(({accuracy} + bonus))" "${{FAKE_STEPS:-3}}" "$FAKE_LEDGER"
+exec {python} {fake_logs} "$dir" {phase} "$(({accuracy} + bonus))" "${{FAKE_STEPS:-3}}" "$FAKE_LEDGER" {trainer} "$seed"
 """
 
 # Fake accuracies, so tests can work out the tables by hand:
 # Base = 60 + seed + len(dataset name), New = 40 + 2 * seed, + 5 with TextRefiner opts.
 FAKE_ACCURACY = {"train_base": "60 + seed + ${#dataset}", "test_new": "40 + 2 * seed"}
+
+
+def trainer_of_scripts(method):
+    """The trainer the sweep expects from the scripts folder `method` (e.g. "coop" -> "CoOp")."""
+    sys.path.insert(0, REPO)
+    from tools.sweep import METHODS
+
+    return next(row.trainer for row in METHODS.values() if row.scripts == method)
 
 
 def write_fake_scripts(root, methods, datasets):
@@ -139,7 +195,7 @@ def write_fake_scripts(root, methods, datasets):
         for phase, name in (("train_base", "base2new_train.sh"), ("test_new", "base2new_test.sh")):
             text = FAKE_SCRIPT.format(
                 script=name, phase=phase, python=sys.executable, fake_logs=os.path.abspath(__file__),
-                accuracy=FAKE_ACCURACY[phase],
+                accuracy=FAKE_ACCURACY[phase], trainer=trainer_of_scripts(method),
             )
             with open(os.path.join(scripts, method, name), "w") as f:
                 f.write(text)
@@ -159,5 +215,5 @@ def read_ledger(path):
 
 
 if __name__ == "__main__":
-    run_dir, phase, accuracy, steps, ledger = sys.argv[1:6]
-    fake_run(run_dir, phase, float(accuracy), int(steps), ledger)
+    run_dir, phase, accuracy, steps, ledger, trainer, seed = sys.argv[1:8]
+    fake_train_py(run_dir, phase, float(accuracy), int(steps), ledger, trainer, seed)

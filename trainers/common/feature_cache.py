@@ -10,8 +10,14 @@ tensor instead of decoding and encoding the images.
 
 Config: TEST.FEATURE_CACHE (default True) and TEST.FEATURE_CACHE_DIR (default
 "": `$CLIP_PROMPT_TOOLKIT_CACHE/features`, else
-`~/.cache/clip_prompt_toolkit/features`). Delete the folder to start afresh
-(e.g. after replacing images in place: files are keyed by path, not content).
+`~/.cache/clip_prompt_toolkit/features`). Delete the folder to start afresh.
+
+The key holds each image's path, size and mtime_ns (`images_fingerprint`), so
+an image replaced in place (new size or modification time) makes a new key;
+stat-ing 50,000 files costs a small fraction of hashing their bytes (numbers
+in the README). The `.json` beside a tensor records its key and the tensor's
+SHA-256, shape and dtype; a tensor whose record does not match (another
+split's file copied over it, a partial write) is encoded again and rewritten.
 """
 import hashlib
 import json
@@ -22,12 +28,11 @@ from tqdm import tqdm
 
 import clip
 from dassl.config import register_cfg_extension
-from dassl.utils import console_stream
+from dassl.utils import console_stream, file_sha256
 from dassl.utils.atomic import atomic_write, atomic_write_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CACHE_ENV = "CLIP_PROMPT_TOOLKIT_CACHE"
-_HASH_CHUNK = 1 << 22
 _fingerprints = {}
 
 
@@ -51,11 +56,7 @@ def file_fingerprint(path):
     stat = os.stat(path)
     memo_key = (path, stat.st_mtime_ns, stat.st_size)
     if memo_key not in _fingerprints:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-                digest.update(chunk)
-        _fingerprints[memo_key] = digest.hexdigest()
+        _fingerprints[memo_key] = file_sha256(path)
     return _fingerprints[memo_key]
 
 
@@ -76,10 +77,18 @@ def precision_tag(precision):
     return f"{precision.mode}-{precision.device.type}"
 
 
+def images_fingerprint(data_source):
+    """SHA-256 over each image's path, size and mtime_ns, in order: replacing an image in place changes it."""
+    digest = hashlib.sha256()
+    for item in data_source:
+        stat = os.stat(item.impath)
+        digest.update(f"{item.impath}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def split_key(cfg, split, data_loader, precision):
     """Everything the cached features of one split depend on, as plain JSON values."""
     data_source = data_loader.dataset.data_source
-    paths = hashlib.sha256("\n".join(item.impath for item in data_source).encode()).hexdigest()
     return {
         "format": FORMAT_VERSION,
         "backbone": backbone_fingerprint(cfg),
@@ -87,7 +96,7 @@ def split_key(cfg, split, data_loader, precision):
         "split": split,
         "subsample": cfg.DATASET.SUBSAMPLE_CLASSES,
         "n_images": len(data_source),
-        "image_paths_sha256": paths,
+        "images_sha256": images_fingerprint(data_source),
         "transform": repr(data_loader.dataset.transform),
         "precision": precision_tag(precision),
         "torch": torch.__version__,
@@ -108,21 +117,44 @@ class FeatureCache:
         return os.path.join(self.directory, key_digest(key) + suffix)
 
     def load(self, key):
-        """The cached tensor for `key`, or None (missing, or a partial/corrupt file)."""
+        """The cached tensor for `key`, or None (missing, or a file its record does not vouch for)."""
         path = self._path(key, ".pt")
         if not os.path.isfile(path):
             return None
+        features, problem = self._read(key, path)
+        if problem:
+            print(f"Ignoring feature cache file {path} ({problem}); encoding again")
+            return None
+        return features
+
+    def _read(self, key, path):
+        """(tensor, "") when `path` is the tensor its `.json` record names for `key`, else (None, why not)."""
+        try:
+            with open(self._path(key, ".json")) as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            return None, "no readable .json record beside it"
+        if not isinstance(record, dict) or record.get("key") != key:
+            return None, "its record holds another key"
+        if file_fingerprint(path) != record.get("sha256"):
+            return None, "it is not the tensor its record was written with"
         try:
             features = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:
-            print(f"Ignoring unreadable feature cache file {path} ({type(error).__name__}); encoding again")
-            return None
-        return features if isinstance(features, torch.Tensor) and len(features) == key["n_images"] else None
+            return None, f"unreadable: {type(error).__name__}"
+        if not isinstance(features, torch.Tensor) or [list(features.shape), str(features.dtype)] != [
+                record.get("shape"), record.get("dtype")] or len(features) != key["n_images"]:
+            return None, "its shape, dtype or image count does not match"
+        return features, ""
 
     def save(self, key, features):
-        atomic_write(self._path(key, ".pt"), lambda f: torch.save(features.detach().cpu().contiguous(), f))
-        atomic_write_text(self._path(key, ".json"), json.dumps(key, indent=1, sort_keys=True))
-        return self._path(key, ".pt")
+        features = features.detach().cpu().contiguous()
+        path = self._path(key, ".pt")
+        atomic_write(path, lambda f: torch.save(features, f))
+        record = {"key": key, "sha256": file_fingerprint(path), "shape": list(features.shape),
+                  "dtype": str(features.dtype)}
+        atomic_write_text(self._path(key, ".json"), json.dumps(record, indent=1, sort_keys=True))
+        return path
 
 
 @torch.no_grad()

@@ -2,7 +2,13 @@
 import numbers
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from ...utils.errors import InputError
+
+
+class UnreadableDatumError(InputError, ValueError):
+    """A pickled Datum whose attributes are neither this toolkit's nor Dassl.pytorch's."""
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,27 @@ class Datum:
     domain: int = 0
     classname: str = ""
 
+    def __setstate__(self, state):
+        """Unpickle this toolkit's Datum, or Dassl.pytorch's (same module path; attributes
+        `_impath`, `_label`, `_domain`, `_classname`, as the CoOp-family few-shot `.pkl` files hold).
+
+        Without it an upstream Datum would unpickle silently as impath "" and label 0.
+        """
+        names = [field.name for field in fields(self)]
+        values = dict(state) if isinstance(state, dict) else None
+        if values is not None and set(values) == {f"_{name}" for name in names}:
+            values = {name: values[f"_{name}"] for name in names}
+        if values is None or set(values) != set(names):
+            found = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise UnreadableDatumError(
+                f"Cannot unpickle a Datum with state {found}: expected Dassl.pytorch's attributes "
+                f"{[f'_{name}' for name in names]} or this toolkit's {names}; rebuild the lists from the "
+                "split JSON files instead"
+            )
+        for name in names:
+            object.__setattr__(self, name, values[name])
+        self.__post_init__()
+
     def __post_init__(self):
         if not isinstance(self.impath, str):
             raise TypeError(f"Datum.impath must be a str path, got {type(self.impath).__name__}: {self.impath!r}")
@@ -33,6 +60,7 @@ class DatasetBase:
 
     dataset_dir = ""
     domains = []
+    source_files = ()  # split / few-shot files the lists were read from (hashed into the run's fingerprint)
 
     def __init__(self, train_x=None, train_u=None, val=None, test=None):
         if not train_x:

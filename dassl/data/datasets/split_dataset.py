@@ -12,6 +12,8 @@ Departures from upstream, on purpose:
 - the few-shot cache is JSON with paths relative to the dataset folder
   (``split_fewshot/shot_{K}-seed_{S}.json``), so a moved data folder reuses it
   and nothing is ever unpickled (an upstream ``.pkl`` beside it is ignored);
+  it records the SHA-256 of the train/val lists it was drawn from and is
+  drawn again when the split changed (see ``fewshot_cache_misfit``);
 - image existence is checked with one directory listing per folder;
 - fallback splits use a private generator with a fixed seed and sorted file
   listings, so they do not depend on the run seed or on ``os.listdir`` order,
@@ -21,6 +23,7 @@ Departures from upstream, on purpose:
   from the training images the few-shot sample left (TGP-T's rule), cached
   beside the few-shot sample.
 """
+import hashlib
 import json
 import math
 import os
@@ -40,6 +43,7 @@ FALLBACK_SPLIT_SEED = 1
 FEWSHOT_DIR = "split_fewshot"
 CAPTION_FILES = ("captions.txt", "descriptions.txt")
 SUBSAMPLE_CHOICES = ("all", "base", "new")
+SPLIT_HASH_KEY = "drawn_from_split_sha256"  # in a few-shot (held-out val) file: the lists it was drawn from
 
 
 @register_cfg_extension
@@ -151,14 +155,26 @@ def _relative_path(impath, path_prefix):
     return impath[len(prefix):]
 
 
-def write_split(lists, filepath, path_prefix):
+def _rows(items, path_prefix):
+    return [[_relative_path(item.impath, path_prefix), item.label, item.classname] for item in items]
+
+
+def lists_sha256(lists, path_prefix):
+    """SHA-256 of ``{key: Datum list}`` as a split file writes it (relative paths, labels, class names)."""
+    content = {key: _rows(items, path_prefix) for key, items in lists.items() if items is not None}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def write_split(lists, filepath, path_prefix, extra=None):
     """Write ``{key: [[relative_path, label, classname], ...]}`` (indent 4) atomically.
 
-    ``lists`` maps keys to Datum lists; ``None`` entries are left out. The
-    temporary file + rename keeps parallel runs from reading half a file.
+    ``lists`` maps keys to Datum lists; ``None`` entries are left out;
+    ``extra`` adds plain keys (e.g. the hash of what a sample was drawn
+    from). The temporary file + rename keeps parallel runs from reading half
+    a file.
     """
-    content = {key: [[_relative_path(item.impath, path_prefix), item.label, item.classname] for item in items]
-               for key, items in lists.items() if items is not None}
+    content = {key: _rows(items, path_prefix) for key, items in lists.items() if items is not None}
+    content.update(extra or {})
     folder = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".split-", suffix=".json")
@@ -217,10 +233,17 @@ def read_split(filepath, path_prefix, keys=("train", "val", "test"), index=None)
 
     Every named image must exist; the first missing one is named in the error.
     """
+    split = read_split_unchecked(filepath, path_prefix, keys)
+    check_images_exist({key: [item.impath for item in items] for key, items in split.items()}, filepath,
+                       index or FolderIndex())
+    return split
+
+
+def read_split_unchecked(filepath, path_prefix, keys):
+    """``read_split`` without looking at the disk: the lists as the file names them."""
     entries = _parse_entries(_load_json(filepath), filepath, keys)
     paths = {key: [os.path.join(path_prefix, row[0]) for row in rows] for key, rows in entries.items()}
     check_entries_inside(paths, path_prefix, filepath)
-    check_images_exist(paths, filepath, index or FolderIndex())
     return {key: [Datum(impath=path, label=row[1], classname=row[2]) for path, row in zip(paths[key], rows)]
             for key, rows in entries.items()}
 
@@ -305,6 +328,29 @@ def fewshot_cache_path(dataset_dir, num_shots, seed):
 def held_out_val_cache_path(dataset_dir, num_shots, seed, per_class):
     """``<dataset_dir>/split_fewshot/shot_{K}-seed_{S}-val_{M}.json``, beside the few-shot sample it leaves out."""
     return os.path.join(dataset_dir, FEWSHOT_DIR, f"shot_{num_shots}-seed_{seed}-val_{per_class}.json")
+
+
+def stored_key(filepath, key):
+    """The value of ``key`` in a JSON cache file (None when absent)."""
+    content = _load_json(filepath)
+    return content.get(key) if isinstance(content, dict) else None
+
+
+def fewshot_cache_misfit(cached, train, val):
+    """Why a few-shot file without a recorded split hash (written before it was recorded) does not fit the split.
+
+    "" when it fits: each cached train (val) image is in the current train
+    (val) list with the same label and class name, and the cached classes are
+    the split's classes.
+    """
+    def rows(items):
+        return {(item.impath, item.label, item.classname) for item in items or ()}
+
+    if not rows(cached["train"]) <= rows(train) or not rows(cached.get("val")) <= rows(val):
+        return "names images that are not in the current split's train/val lists"
+    if {item.label for item in cached["train"]} != {item.label for item in train}:
+        return "does not cover the current split's classes"
+    return ""
 
 
 def held_out_rng(seed):
@@ -424,6 +470,7 @@ class SplitJsonDataset(DatasetBase):
     def locate(self, cfg):
         """Resolve the absolute folders and fail early, naming what is missing and where to get it."""
         self.folder_index = FolderIndex()
+        self.source_files = []
         if not cfg.DATASET.ROOT:
             raise DatasetNotFoundError("DATASET.ROOT is empty: pass --root DATA, the folder that holds the dataset "
                                        f"folders (see {DATASETS_GUIDE})")
@@ -483,6 +530,7 @@ class SplitJsonDataset(DatasetBase):
         self.require_image_dir()
         if self.split_path and os.path.isfile(self.split_path):
             split = read_split(self.split_path, self.split_root, self.split_keys, self.folder_index)
+            self.source_files.append(self.split_path)
             return split["train"], split.get("val"), split["test"]
         if self.split_path and self.published_split and inspect:
             raise DatasetNotFoundError(f"split file {self.split_path} not found; get {self.split_file} as "
@@ -497,6 +545,7 @@ class SplitJsonDataset(DatasetBase):
         if self.split_path and not inspect:
             lists = dict(zip(("train", "val", "test"), (train, val, test)))
             write_split({key: lists[key] for key in self.split_keys}, self.split_path, self.split_root)
+            self.source_files.append(self.split_path)
             print(f"Saved the split to {self.split_path}")
         return train, val, test
 
@@ -519,10 +568,12 @@ class SplitJsonDataset(DatasetBase):
             return train, val
         cache = fewshot_cache_path(self.dataset_dir, num_shots, seed)
         keys = ("train",) if val is None else ("train", "val")
+        drawn_from = lists_sha256({"train": train, "val": val}, self.dataset_dir)
         if os.path.isfile(cache):
-            print(f"Loading few-shot data from {cache}")
-            cached = read_split(cache, self.dataset_dir, keys, self.folder_index)
-            return cached["train"], cached.get("val")
+            cached = self.cached_few_shot(cache, keys, drawn_from, train, val)
+            if cached is not None:
+                return cached["train"], cached.get("val")
+            print(f"The split changed since {cache} was drawn from it: drawing the few-shot sample again")
         short = classes_short_of(train, num_shots)
         if short:
             print(f"Warning: NUM_SHOTS={num_shots} but {len(short)} class(es) have fewer training images, "
@@ -530,9 +581,28 @@ class SplitJsonDataset(DatasetBase):
         train = self.generate_fewshot_dataset(train, num_shots=num_shots)
         if val is not None:
             val = self.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
-        write_split({"train": train, "val": val}, cache, self.dataset_dir)
+        write_split({"train": train, "val": val}, cache, self.dataset_dir, extra={SPLIT_HASH_KEY: drawn_from})
+        self.source_files.append(cache)
         print(f"Saved the few-shot data to {cache}")
         return train, val
+
+    def cached_few_shot(self, cache, keys, drawn_from, train, val):
+        """The cached sample when it was drawn from this split (``drawn_from``), else None.
+
+        A file without the recorded hash is used only if it fits the split
+        (``fewshot_cache_misfit``).
+        """
+        recorded = stored_key(cache, SPLIT_HASH_KEY)
+        if recorded is not None and recorded != drawn_from:
+            return None
+        if recorded is None:
+            misfit = fewshot_cache_misfit(read_split_unchecked(cache, self.dataset_dir, keys), train, val)
+            if misfit:
+                print(f"{cache} {misfit}")
+                return None
+        print(f"Loading few-shot data from {cache}")
+        self.source_files.append(cache)
+        return read_split(cache, self.dataset_dir, keys, self.folder_index)
 
     def held_out_val_size(self, cfg):
         """Val images per class held out from train: max(K, DATASET.VAL_FROM_TRAIN), or 0 for none.
@@ -557,21 +627,43 @@ class SplitJsonDataset(DatasetBase):
         share the few-shot sample.
         """
         cache = held_out_val_cache_path(self.dataset_dir, num_shots, seed, per_class)
-        if os.path.isfile(cache):
+        drawn_from = lists_sha256({"train": train, "sampled": sampled}, self.dataset_dir)
+        recorded = stored_key(cache, SPLIT_HASH_KEY) if os.path.isfile(cache) else None
+        if recorded is not None and recorded != drawn_from:
+            print(f"The split or the few-shot sample changed since {cache} was drawn: drawing it again")
+        elif os.path.isfile(cache):
             print(f"Loading the held-out val data from {cache}")
             val = read_split(cache, self.dataset_dir, ("val",), self.folder_index)["val"]
             check_disjoint(val, sampled, cache)
+            self.source_files.append(cache)
             return val
         trained = {item.impath for item in sampled}
         val = sample_per_class([item for item in train if item.impath not in trained], per_class, held_out_rng(seed))
         if not val:
             raise DatasetProblem(f"{type(self).__name__}: the {num_shots}-shot sample takes every training image, "
                                  "none is left to validate on; lower DATASET.NUM_SHOTS or set DATASET.VAL_FROM_TRAIN 0")
-        write_split({"val": val}, cache, self.dataset_dir)
+        write_split({"val": val}, cache, self.dataset_dir, extra={SPLIT_HASH_KEY: drawn_from})
+        self.source_files.append(cache)
         print(f"Saved the held-out val data ({per_class} per class) to {cache}")
         return val
 
     # ---- inspection
+
+    def stale_fewshot_files(self, train, val):
+        """Names of few-shot files in split_fewshot/ drawn from another split (the next run draws them again)."""
+        drawn_from = lists_sha256({"train": train, "val": val}, self.dataset_dir)
+        stale = []
+        for name in sorted(self.folder_index.files(os.path.join(self.dataset_dir, FEWSHOT_DIR))):
+            stem, extension = os.path.splitext(name)
+            if extension != ".json" or not stem.startswith("shot_") or "-val_" in stem:
+                continue
+            path = os.path.join(self.dataset_dir, FEWSHOT_DIR, name)
+            recorded = stored_key(path, SPLIT_HASH_KEY)
+            keys = ("train",) if val is None else ("train", "val")
+            if recorded != drawn_from and (recorded is not None or fewshot_cache_misfit(
+                    read_split_unchecked(path, self.dataset_dir, keys), train, val)):
+                stale.append(name)
+        return stale
 
     def class_folder_roots(self):
         """Folders whose sub-folders are classes (checked for empty class folders)."""
@@ -601,6 +693,7 @@ class SplitJsonDataset(DatasetBase):
             lists = {"train": train, "val": val, "test": test}
             counts = {key: len(items) for key, items in lists.items() if items is not None}
             counts["classes"] = len({item.label for item in (test if self.test_only else train)})
+            counts["stale_fewshot"] = self.stale_fewshot_files(train, val)
         problems.extend(problem for problem in self.layout_problems()
                         if not any(problem in reported for reported in problems))
         return counts, problems
