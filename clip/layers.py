@@ -14,14 +14,35 @@ TINY_HEAD_WIDTH = 16
 TINY_WIDTH_LIMIT = 256
 
 
-def attention_heads(width):
-    """Number of attention heads CLIP uses for a tower of this width.
+def openai_heads(width):
+    """Heads OpenAI's ``build_model`` (and open_clip's default) gives a tower of this width.
 
-    OpenAI's models use heads of 64 channels (``width // 64``) and every real
-    width is at least 512. Widths below 256 only occur in tiny test or toy
-    models; they use heads of 16 channels (at least one head) so that they
-    still exercise multi-head attention. ``build_model`` infers heads with this
-    rule, so any model built by hand must follow it to round-trip.
+    The rule is ``width // 64`` for both towers (for ModifiedResNet, ``width`` is
+    the attention pool's width). An OpenAI-format checkpoint must build exactly
+    OpenAI's network, so ``build_model`` uses this rule unless the checkpoint
+    records another head width (see ``clip.model.HEAD_WIDTH_KEY``).
+    """
+    if width < HEAD_WIDTH:
+        raise ValueError(
+            f"a tower of width {width} has no {HEAD_WIDTH}-channel attention head (OpenAI's rule width // "
+            f"{HEAD_WIDTH}); a model this small must record its head width (CLIP(..., head_width=...))"
+        )
+    return width // HEAD_WIDTH
+
+
+def heads_of_width(width, head_width):
+    """Number of ``head_width``-channel heads in a tower of ``width`` channels."""
+    if head_width <= 0 or width % head_width:
+        raise ValueError(f"attention width {width} is not a multiple of the head width {head_width}")
+    return width // head_width
+
+
+def attention_heads(width):
+    """Heads for the toolkit's own small attention modules (not for loading checkpoints).
+
+    64-channel heads from width 256 up; below that 16-channel heads (at least
+    one) so that tiny modules still exercise multi-head attention. CLIP
+    checkpoints follow ``openai_heads`` or their recorded head width instead.
     """
     if width <= 0:
         raise ValueError(f"attention width must be positive, got {width}")

@@ -2,25 +2,39 @@
 import math
 import re
 from dataclasses import dataclass
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import nn
 
-from .layers import LayerNorm, MultiheadSelfAttention, Transformer, attention_heads
-from .modified_resnet import DOWNSAMPLING, ModifiedResNet
+from .layers import LayerNorm, MultiheadSelfAttention, Transformer, heads_of_width, openai_heads
+from .modified_resnet import DOWNSAMPLING, EXPANSION, ModifiedResNet
 from .vision_transformer import VisionTransformer, VisualOutput
 
-__all__ = ["CLIP", "CLIPConfig", "VisualOutput", "build_model", "convert_weights", "infer_config"]
+__all__ = ["CLIP", "CLIPConfig", "HEAD_WIDTH_KEY", "VisualOutput", "build_model", "convert_weights", "infer_config"]
 
 CHECKPOINT_ONLY_KEYS = ("input_resolution", "context_length", "vocab_size")
+# State-dict entry (an integer tensor) of a model whose heads do not follow OpenAI's rule.
+HEAD_WIDTH_KEY = "attention_head_width"
+RESNET_FEATURE_MULTIPLIER = 8 * EXPANSION
+
+
+def vision_tower_heads(vision_layers, vision_width, head_width=None):
+    """Heads of the image tower: its attention width (ViT width, or the ResNet attention
+    pool's ``32 * width``) split by OpenAI's rule, or into ``head_width``-channel heads."""
+    resnet = isinstance(vision_layers, (tuple, list))
+    width = vision_width * RESNET_FEATURE_MULTIPLIER if resnet else vision_width
+    return openai_heads(width) if head_width is None else heads_of_width(width, head_width)
 
 
 class CLIP(nn.Module):
     """Image tower (ViT or ModifiedResNet) + causal text transformer, OpenAI's layout.
 
     ``vision_layers`` as a 4-tuple selects the ModifiedResNet tower, an int the ViT.
-    Attention heads follow ``clip.layers.attention_heads`` unless given.
+    The image tower's heads follow OpenAI's rule (``clip.layers.openai_heads``)
+    unless ``head_width`` is given; then both towers use heads of that width and
+    the state dict records it (``HEAD_WIDTH_KEY``) so ``build_model`` rebuilds
+    the same network.
     """
 
     def __init__(
@@ -35,14 +49,22 @@ class CLIP(nn.Module):
         transformer_width: int,
         transformer_heads: int,
         transformer_layers: int,
+        head_width: Optional[int] = None,
     ):
         super().__init__()
+        if head_width is not None and transformer_heads != heads_of_width(transformer_width, head_width):
+            raise ValueError(
+                f"transformer_heads={transformer_heads} does not split width {transformer_width} into "
+                f"{head_width}-channel heads"
+            )
         self.context_length = context_length
         self.vocab_size = vocab_size
+        vision_heads = vision_tower_heads(vision_layers, vision_width, head_width)
         if isinstance(vision_layers, (tuple, list)):
             self.visual = ModifiedResNet(
                 layers=tuple(vision_layers),
                 output_dim=embed_dim,
+                heads=vision_heads,
                 input_resolution=image_resolution,
                 width=vision_width,
             )
@@ -52,7 +74,7 @@ class CLIP(nn.Module):
                 patch_size=vision_patch_size,
                 width=vision_width,
                 layers=vision_layers,
-                heads=attention_heads(vision_width),
+                heads=vision_heads,
                 output_dim=embed_dim,
             )
         self.transformer = Transformer(transformer_width, transformer_layers, transformer_heads)
@@ -61,6 +83,8 @@ class CLIP(nn.Module):
         self.ln_final = LayerNorm(transformer_width)
         self.text_projection = nn.Parameter(torch.empty(transformer_width, embed_dim))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        if head_width is not None:
+            self.register_buffer(HEAD_WIDTH_KEY, torch.tensor(head_width))
         self._init_text_parameters()
 
     def _init_text_parameters(self):
@@ -132,6 +156,7 @@ class CLIPConfig:
     transformer_width: int
     transformer_heads: int
     transformer_layers: int
+    head_width: Optional[int] = None
 
 
 def _count_blocks(state_dict, prefix):
@@ -164,7 +189,10 @@ def _vision_config(state_dict):
 
 
 def infer_config(state_dict):
-    """Read CLIP's architecture off an OpenAI-layout state dict (ViT or ModifiedResNet)."""
+    """Read CLIP's architecture off an OpenAI-layout state dict (ViT or ModifiedResNet).
+
+    Heads follow OpenAI's rule, unless the state dict records its head width."""
+    head_width = int(state_dict[HEAD_WIDTH_KEY]) if HEAD_WIDTH_KEY in state_dict else None
     try:
         width = state_dict["ln_final.weight"].shape[0]
         config = CLIPConfig(
@@ -172,8 +200,9 @@ def infer_config(state_dict):
             context_length=state_dict["positional_embedding"].shape[0],
             vocab_size=state_dict["token_embedding.weight"].shape[0],
             transformer_width=width,
-            transformer_heads=attention_heads(width),
+            transformer_heads=openai_heads(width) if head_width is None else heads_of_width(width, head_width),
             transformer_layers=_count_blocks(state_dict, "transformer.resblocks"),
+            head_width=head_width,
             **_vision_config(state_dict),
         )
     except KeyError as error:
