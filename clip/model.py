@@ -9,6 +9,7 @@ from torch import nn
 
 from .layers import LayerNorm, MultiheadSelfAttention, Transformer, heads_of_width, openai_heads
 from .modified_resnet import DOWNSAMPLING, EXPANSION, ModifiedResNet
+from .reference_init import replay_reference_init
 from .vision_transformer import VisionTransformer, VisualOutput
 
 __all__ = ["CLIP", "CLIPConfig", "HEAD_WIDTH_KEY", "VisualOutput", "build_model", "convert_weights", "infer_config"]
@@ -245,11 +246,16 @@ def _describe_key_mismatch(missing, unexpected):
 
 def build_model(state_dict):
     """Rebuild an eager CLIP from an OpenAI state dict: fp16 weights (see ``convert_weights``),
-    strict loading, eval mode."""
+    strict loading, eval mode.
+
+    The model is built without random init (on the meta device, then the weights
+    are assigned), and the global generator is advanced exactly as OpenAI's
+    ``build_model`` advances it (``clip.reference_init``), so a seed set before
+    loading gives the reference code's prompt initialisation."""
     state_dict = {k: v for k, v in state_dict.items() if k not in CHECKPOINT_ONLY_KEYS}
     config = infer_config(state_dict)
-    model = CLIP(**vars(config))
-    convert_weights(model)
+    with torch.device("meta"):
+        model = convert_weights(CLIP(**vars(config)))
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state_dict if k not in expected]
@@ -267,5 +273,8 @@ def build_model(state_dict):
             f"state dict shapes do not match the inferred CLIP architecture ({'; '.join(wrong_shapes[:5])}); "
             "is this an OpenAI CLIP checkpoint?"
         )
-    model.load_state_dict(state_dict, strict=True)
+    weights = {k: state_dict[k].to(v.dtype, copy=True) if k in state_dict else torch.zeros((), dtype=v.dtype)
+               for k, v in expected.items()}
+    model.load_state_dict(weights, strict=True, assign=True)
+    replay_reference_init(config)
     return model.eval()
