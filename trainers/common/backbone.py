@@ -22,6 +22,12 @@ def backbone_errors():
         raise BackboneLoadError(f"Cannot load the CLIP backbone (MODEL.BACKBONE.NAME / PATH): {error}") from error
 
 
+@register_cfg_extension
+def add_backbone_trust_cfg(cfg):
+    """MODEL.BACKBONE.TRUST_TORCHSCRIPT: open a TorchScript PATH that is not an OpenAI release (runs its code)."""
+    cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT = False
+
+
 def check_backbone(cfg):
     """A checkpoint that is not there fails at config check, before the dataset is read (nothing is loaded)."""
     with backbone_errors():
@@ -33,7 +39,7 @@ def load_frozen_clip(cfg, precision):
     backbone = cfg.MODEL.BACKBONE
     print(f"Loading CLIP (backbone: {backbone.NAME}{', from ' + backbone.PATH if backbone.PATH else ''})")
     with backbone_errors():
-        clip_model = clip.load_clip_to_cpu(cfg)
+        clip_model = clip.load_clip_to_cpu(cfg, trust_torchscript=backbone.TRUST_TORCHSCRIPT)
     resolution = clip_model.visual.input_resolution
     if cfg.INPUT.SIZE[0] != resolution or cfg.INPUT.SIZE[1] != resolution:
         raise ConfigError(
