@@ -141,21 +141,33 @@ class ResidualAttentionBlock(nn.Module):
 
 
 class Transformer(nn.Module):
-    """A stack of residual attention blocks on batch-first ``B x N x width`` sequences.
+    """A stack of residual attention blocks, callable as OpenAI's.
+
+    ``forward`` keeps OpenAI's convention, so code written for OpenAI's CLIP
+    works unchanged: sequence-first ``N_seq x B x width`` input, and the text
+    tower's causal mask built in (``causal=True`` here, as OpenAI's holds an
+    ``attn_mask``). The toolkit itself calls ``forward_batch_first`` on
+    ``B x N_seq x width`` (no transposes, causal on request).
 
     ``gradient_checkpointing = True`` recomputes each block's activations in the
     backward pass instead of keeping them (same gradients, far less memory for
     e.g. the text tower over thousands of class prompts; about 30% more compute).
     """
 
-    def __init__(self, width, layers, heads):
+    def __init__(self, width, layers, heads, causal=False):
         super().__init__()
         self.width = width
         self.layers = layers
+        self.causal = causal
         self.resblocks = nn.ModuleList(ResidualAttentionBlock(width, heads) for _ in range(layers))
         self.gradient_checkpointing = False
 
-    def forward(self, x, causal=False):
+    def forward(self, x):
+        """OpenAI's call: ``N_seq x B x width`` in and out, causal if this is the text tower."""
+        return self.forward_batch_first(x.transpose(0, 1), self.causal).transpose(0, 1)
+
+    def forward_batch_first(self, x, causal=False):
+        """``B x N_seq x width`` in and out; ``causal`` masks attention to later positions."""
         checkpointed = self.gradient_checkpointing and torch.is_grad_enabled()
         for block in self.resblocks:
             if checkpointed:

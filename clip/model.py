@@ -78,7 +78,7 @@ class CLIP(nn.Module):
                 heads=vision_heads,
                 output_dim=embed_dim,
             )
-        self.transformer = Transformer(transformer_width, transformer_layers, transformer_heads)
+        self.transformer = Transformer(transformer_width, transformer_layers, transformer_heads, causal=True)
         self.token_embedding = nn.Embedding(vocab_size, transformer_width)
         self.positional_embedding = nn.Parameter(torch.empty(context_length, transformer_width))
         self.ln_final = LayerNorm(transformer_width)
@@ -130,7 +130,7 @@ class CLIP(nn.Module):
             length = int(eot_indices.max()) + 1
             embeddings = embeddings[:, :length]
         x = embeddings.type(self.dtype) + self.positional_embedding[:length].type(self.dtype)
-        x = self.ln_final(self.transformer(x, causal=True))
+        x = self.ln_final(self.transformer.forward_batch_first(x, causal=True))
         return x[torch.arange(batch, device=x.device), eot_indices] @ self.text_projection
 
     def forward(self, images, text):
