@@ -143,11 +143,11 @@ class ResidualAttentionBlock(nn.Module):
 class Transformer(nn.Module):
     """A stack of residual attention blocks, callable as OpenAI's.
 
-    ``forward`` keeps OpenAI's convention, so code written for OpenAI's CLIP
-    works unchanged: sequence-first ``N_seq x B x width`` input, and the text
-    tower's causal mask built in (``causal=True`` here, as OpenAI's holds an
-    ``attn_mask``). The toolkit itself calls ``forward_batch_first`` on
-    ``B x N_seq x width`` (no transposes, causal on request).
+    ``transformer(x)`` keeps OpenAI's convention, so code written for OpenAI's
+    CLIP works unchanged: sequence-first ``N_seq x B x width`` input, and the
+    text tower's causal mask built in (``causal=True`` here, where OpenAI's holds
+    an ``attn_mask``). The toolkit calls ``transformer(x, batch_first=True)`` on
+    ``B x N_seq x width`` (no transposes); module hooks see both calls.
 
     ``gradient_checkpointing = True`` recomputes each block's activations in the
     backward pass instead of keeping them (same gradients, far less memory for
@@ -162,12 +162,14 @@ class Transformer(nn.Module):
         self.resblocks = nn.ModuleList(ResidualAttentionBlock(width, heads) for _ in range(layers))
         self.gradient_checkpointing = False
 
-    def forward(self, x):
-        """OpenAI's call: ``N_seq x B x width`` in and out, causal if this is the text tower."""
-        return self.forward_batch_first(x.transpose(0, 1), self.causal).transpose(0, 1)
+    def forward(self, x, batch_first=False, causal=None):
+        """``causal`` defaults to the tower's own (True for CLIP's text tower)."""
+        causal = self.causal if causal is None else causal
+        if not batch_first:
+            return self._run_blocks(x.transpose(0, 1), causal).transpose(0, 1)
+        return self._run_blocks(x, causal)
 
-    def forward_batch_first(self, x, causal=False):
-        """``B x N_seq x width`` in and out; ``causal`` masks attention to later positions."""
+    def _run_blocks(self, x, causal):
         checkpointed = self.gradient_checkpointing and torch.is_grad_enabled()
         for block in self.resblocks:
             if checkpointed:

@@ -130,7 +130,7 @@ class CLIP(nn.Module):
             length = int(eot_indices.max()) + 1
             embeddings = embeddings[:, :length]
         x = embeddings.type(self.dtype) + self.positional_embedding[:length].type(self.dtype)
-        x = self.ln_final(self.transformer.forward_batch_first(x, causal=True))
+        x = self.ln_final(self.transformer(x, batch_first=True))
         return x[torch.arange(batch, device=x.device), eot_indices] @ self.text_projection
 
     def forward(self, images, text):

@@ -80,11 +80,11 @@ def test_public_transformer_call_is_sequence_first_and_causal_for_text():
     x = torch.randn(2, 9, model.transformer.width)
     with torch.no_grad():
         public = model.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)
-        torch.testing.assert_close(public, model.transformer.forward_batch_first(x, causal=True))
-        assert not torch.allclose(public, model.transformer.forward_batch_first(x, causal=False))
+        torch.testing.assert_close(public, model.transformer(x, batch_first=True))
+        assert not torch.allclose(public, model.transformer(x, batch_first=True, causal=False))
         images = model.visual.embed(torch.randn(2, 3, 32, 32))
         visual = model.visual.transformer(images.permute(1, 0, 2)).permute(1, 0, 2)
-        torch.testing.assert_close(visual, model.visual.transformer.forward_batch_first(images))
+        torch.testing.assert_close(visual, model.visual.transformer(images, batch_first=True))
 
 
 def test_ported_trainer_trains_to_the_built_in_coop_numbers(assets, tmp_path):
