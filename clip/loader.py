@@ -151,12 +151,15 @@ def checkpoint_path(name_or_path, download_root=None):
     return _existing_checkpoint(name_or_path)
 
 
-def check_checkpoint_source(name_or_path):
-    """Raise now what `checkpoint_path` would raise for a local name or file that is not there,
-    reading and downloading nothing (an OpenAI name passes: its file is fetched when loaded)."""
+def check_checkpoint_source(name_or_path, trust_torchscript=False):
+    """Raise now what loading would raise for a local name or file that is not there, or for an
+    untrusted TorchScript archive, reading no weights and downloading nothing (an OpenAI name
+    passes: its file is fetched and verified when loaded)."""
     name_or_path = os.fspath(name_or_path)
     if name_or_path not in _MODELS:
-        _existing_checkpoint(name_or_path)
+        path = _existing_checkpoint(name_or_path)
+        if is_torchscript_archive(path):
+            _check_torchscript_trusted(path, trust_torchscript)
 
 
 def _existing_checkpoint(name_or_path):

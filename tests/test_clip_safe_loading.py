@@ -10,7 +10,7 @@ import train
 from clip import loader
 from dassl.utils.errors import BackboneLoadError
 from tests.helpers.tiny_clip import make_tiny_clip, save_openai_checkpoint
-from tests.helpers.trainer_runs import base2new_argv, write_colour_images
+from tests.helpers.trainer_runs import base2new_argv
 
 MARKER = "PAYLOAD RAN"
 
@@ -58,9 +58,10 @@ def test_untrusted_torchscript_is_refused_before_anything_runs(payload, capfd):
     assert MARKER not in capfd.readouterr().out
 
 
-def test_train_py_refuses_the_payload_in_one_line(payload, tmp_path, capfd):
-    root = write_colour_images(str(tmp_path / "data"), per_class=4)
-    argv = base2new_argv("CoOp", "CoOp/vit_b16_ep50", root, payload, tmp_path / "out", "base")
+def test_train_py_refuses_the_payload_in_one_line_before_reading_data(payload, tmp_path, capfd):
+    no_data = tmp_path / "no_data"  # an empty root: the backbone is checked before the dataset is looked for
+    no_data.mkdir()
+    argv = base2new_argv("CoOp", "CoOp/vit_b16_ep50", no_data, payload, tmp_path / "out", "base")
     with pytest.raises(BackboneLoadError, match=r"^Cannot load the CLIP backbone .*not one of OpenAI's released"):
         train.main(["--import", "trainers.coop", "--import", "datasets.image_folder", *argv], plugin_folders=())
     assert MARKER not in capfd.readouterr().out

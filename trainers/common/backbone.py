@@ -29,9 +29,11 @@ def add_backbone_trust_cfg(cfg):
 
 
 def check_backbone(cfg):
-    """A checkpoint that is not there fails at config check, before the dataset is read (nothing is loaded)."""
+    """A checkpoint that is not there, or an untrusted TorchScript one, fails at config check, before
+    the dataset is read (nothing is loaded)."""
     with backbone_errors():
-        clip.check_checkpoint_source(clip.backbone_checkpoint_source(cfg.MODEL.BACKBONE))
+        backbone = cfg.MODEL.BACKBONE
+        clip.check_checkpoint_source(clip.backbone_checkpoint_source(backbone), backbone.TRUST_TORCHSCRIPT)
 
 
 def load_frozen_clip(cfg, precision):
