@@ -205,3 +205,12 @@ def test_build_model_drops_checkpoint_only_entries():
         "vocab_size": torch.tensor(49408),
     }
     assert clip.build_model({**state_dict, **extras}).visual.input_resolution == 32
+
+
+def test_miniclip_records_its_16_channel_heads():
+    """MiniCLIP was trained with 16-channel heads; its checkpoint says so, so it loads as trained."""
+    state_dict = torch.load(clip.loader._LOCAL_MODELS["MiniCLIP"][0], weights_only=True)
+    assert int(state_dict[HEAD_WIDTH_KEY]) == 16
+    model = clip.build_model(state_dict)
+    assert model.transformer.resblocks[0].attn.heads == 96 // 16
+    assert model.visual.transformer.resblocks[0].attn.heads == 128 // 16
