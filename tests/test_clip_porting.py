@@ -34,10 +34,10 @@ def assets(tmp_path_factory):
     return root, write_tiny_clip_checkpoint(tmp_path_factory.mktemp("clip") / "tiny.pt")
 
 
-def run(assets, out, trainer, prec):
+def run(assets, out, trainer, prec, phase="base", model_dir=None):
     root, clip_path = assets
-    argv = base2new_argv(trainer, "CoOp/vit_b16_ep50", root, clip_path, out, "base",
-                         [*RUN_OPTS, "TRAINER.COOP.PREC", prec])
+    argv = base2new_argv(trainer, "CoOp/vit_b16_ep50", root, clip_path, out, phase,
+                         [*RUN_OPTS, "TRAINER.COOP.PREC", prec], model_dir=model_dir, load_epoch=2 if model_dir else None)
     imports = ["--import", "trainers.coop", "--import", "datasets.image_folder", "--import", PORTED]
     with single_threaded_torch():
         return train.main([*imports, *argv], plugin_folders=())
@@ -96,6 +96,9 @@ def test_ported_trainer_trains_to_the_built_in_coop_numbers(assets, tmp_path):
     contexts = [torch.load(tmp_path / name / "prompt_learner" / "model.pth.tar-2", weights_only=True)["state_dict"]["ctx"]
                 for name in ("builtin", "ported")]
     torch.testing.assert_close(contexts[1], contexts[0], atol=1e-6, rtol=0)
+    new_classes = [run(assets, tmp_path / f"{name}_new", trainer, "fp32", "new", tmp_path / name)
+                   for name, trainer in (("builtin", "CoOp"), ("ported", "PortedCoOp"))]
+    assert new_classes[0] and new_classes[1] == new_classes[0]
 
 
 def test_ported_trainer_runs_in_amp(assets, tmp_path):

@@ -8,6 +8,8 @@ and a ``TrainerX`` subclass. The only change a port needs is marked "PORT":
 the backbone comes from the toolkit's loader, which reads
 ``MODEL.BACKBONE.PATH`` and local models, and loads safely. See docs/porting.md.
 """
+import os.path as osp
+
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
@@ -18,7 +20,7 @@ from clip.simple_tokenizer import SimpleTokenizer as _Tokenizer
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
-from dassl.utils import load_checkpoint, load_pretrained_weights  # noqa: F401  (names upstream files import)
+from dassl.utils import load_checkpoint, load_pretrained_weights
 
 _tokenizer = _Tokenizer()
 
@@ -162,3 +164,20 @@ class PortedCoOp(TrainerX):
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return loss_summary
+
+    def load_model(self, directory, epoch=None):
+        """Load the learned context only: the class-token buffers belong to the classes of this run."""
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given")
+            return
+        model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
+        for name in self.get_model_names():
+            model_path = osp.join(directory, name, model_file)
+            if not osp.exists(model_path):
+                raise FileNotFoundError(f'Model not found at "{model_path}"')
+            checkpoint = load_checkpoint(model_path)
+            state_dict = checkpoint["state_dict"]
+            state_dict.pop("token_prefix", None)
+            state_dict.pop("token_suffix", None)
+            print(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})')
+            self._models[name].load_state_dict(state_dict, strict=False)
