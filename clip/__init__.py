@@ -11,7 +11,6 @@ from .model import CLIP, build_model
 from .tokenizer import tokenize
 from .transform import CLIP_MEAN, CLIP_STD, build_preprocess
 from .vision_transformer import VisualOutput
-from . import clip, simple_tokenizer  # noqa: E402  (OpenAI's module names, for ported trainer files)
 
 __all__ = [
     "CLIP",
