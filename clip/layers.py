@@ -164,6 +164,11 @@ class Transformer(nn.Module):
 
     def forward(self, x, batch_first=False, causal=None):
         """``causal`` defaults to the tower's own (True for CLIP's text tower)."""
+        if causal is not None and not batch_first:
+            raise TypeError(
+                "transformer(x, causal=...) without batch_first=True: OpenAI's call takes only x "
+                "(sequence-first); the toolkit's batch-first call is transformer(x, batch_first=True, causal=...)"
+            )
         causal = self.causal if causal is None else causal
         if not batch_first:
             return self._run_blocks(x.transpose(0, 1), causal).transpose(0, 1)

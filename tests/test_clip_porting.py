@@ -85,6 +85,8 @@ def test_public_transformer_call_is_sequence_first_and_causal_for_text():
         images = model.visual.embed(torch.randn(2, 3, 32, 32))
         visual = model.visual.transformer(images.permute(1, 0, 2)).permute(1, 0, 2)
         torch.testing.assert_close(visual, model.visual.transformer(images, batch_first=True))
+    with pytest.raises(TypeError, match="without batch_first=True"):
+        model.transformer(x, causal=True)  # the old batch-first call must not pass as the sequence-first one
 
 
 def test_ported_trainer_trains_to_the_built_in_coop_numbers(assets, tmp_path):
