@@ -23,7 +23,7 @@ setup(
     package_data={"clip": ["*.txt.gz", "pretrained/*", "data/*"], "dassl": ["data/*"]},
     include_package_data=True,
     install_requires=[
-        "torch>=2.4",
+        "torch>=2.6",  # CVE-2025-32434: torch.load(weights_only=True) is safe from 2.6 on
         "torchvision>=0.19",
         "numpy",
         "pillow",

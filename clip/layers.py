@@ -14,14 +14,35 @@ TINY_HEAD_WIDTH = 16
 TINY_WIDTH_LIMIT = 256
 
 
-def attention_heads(width):
-    """Number of attention heads CLIP uses for a tower of this width.
+def openai_heads(width):
+    """Heads OpenAI's ``build_model`` (and open_clip's default) gives a tower of this width.
 
-    OpenAI's models use heads of 64 channels (``width // 64``) and every real
-    width is at least 512. Widths below 256 only occur in tiny test or toy
-    models; they use heads of 16 channels (at least one head) so that they
-    still exercise multi-head attention. ``build_model`` infers heads with this
-    rule, so any model built by hand must follow it to round-trip.
+    The rule is ``width // 64`` for both towers (for ModifiedResNet, ``width`` is
+    the attention pool's width). An OpenAI-format checkpoint must build exactly
+    OpenAI's network, so ``build_model`` uses this rule unless the checkpoint
+    records another head width (see ``clip.model.HEAD_WIDTH_KEY``).
+    """
+    if width < HEAD_WIDTH:
+        raise ValueError(
+            f"a tower of width {width} has no {HEAD_WIDTH}-channel attention head (OpenAI's rule width // "
+            f"{HEAD_WIDTH}); a model this small must record its head width (CLIP(..., head_width=...))"
+        )
+    return width // HEAD_WIDTH
+
+
+def heads_of_width(width, head_width):
+    """Number of ``head_width``-channel heads in a tower of ``width`` channels."""
+    if head_width <= 0 or width % head_width:
+        raise ValueError(f"attention width {width} is not a multiple of the head width {head_width}")
+    return width // head_width
+
+
+def attention_heads(width):
+    """Heads for the toolkit's own small attention modules (not for loading checkpoints).
+
+    64-channel heads from width 256 up; below that 16-channel heads (at least
+    one) so that tiny modules still exercise multi-head attention. CLIP
+    checkpoints follow ``openai_heads`` or their recorded head width instead.
     """
     if width <= 0:
         raise ValueError(f"attention width must be positive, got {width}")
@@ -123,21 +144,40 @@ class ResidualAttentionBlock(nn.Module):
 
 
 class Transformer(nn.Module):
-    """A stack of residual attention blocks on batch-first ``B x N x width`` sequences.
+    """A stack of residual attention blocks, callable as OpenAI's.
+
+    ``transformer(x)`` keeps OpenAI's convention, so code written for OpenAI's
+    CLIP works unchanged: sequence-first ``N_seq x B x width`` input, and the
+    text tower's causal mask built in (``causal=True`` here, where OpenAI's holds
+    an ``attn_mask``). The toolkit calls ``transformer(x, batch_first=True)`` on
+    ``B x N_seq x width`` (no transposes); module hooks see both calls.
 
     ``gradient_checkpointing = True`` recomputes each block's activations in the
     backward pass instead of keeping them (same gradients, far less memory for
     e.g. the text tower over thousands of class prompts; about 30% more compute).
     """
 
-    def __init__(self, width, layers, heads, act_layer=QuickGELU):
+    def __init__(self, width, layers, heads, act_layer=QuickGELU, causal=False):
         super().__init__()
         self.width = width
         self.layers = layers
+        self.causal = causal
         self.resblocks = nn.ModuleList(ResidualAttentionBlock(width, heads, act_layer) for _ in range(layers))
         self.gradient_checkpointing = False
 
-    def forward(self, x, causal=False):
+    def forward(self, x, batch_first=False, causal=None):
+        """``causal`` defaults to the tower's own (True for CLIP's text tower)."""
+        if causal is not None and not batch_first:
+            raise TypeError(
+                "transformer(x, causal=...) without batch_first=True: OpenAI's call takes only x "
+                "(sequence-first); the toolkit's batch-first call is transformer(x, batch_first=True, causal=...)"
+            )
+        causal = self.causal if causal is None else causal
+        if not batch_first:
+            return self._run_blocks(x.transpose(0, 1), causal).transpose(0, 1)
+        return self._run_blocks(x, causal)
+
+    def _run_blocks(self, x, causal):
         checkpointed = self.gradient_checkpointing and torch.is_grad_enabled()
         for block in self.resblocks:
             if checkpointed:

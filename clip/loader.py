@@ -4,6 +4,10 @@ Accepts OpenAI's two file formats (TorchScript archives and plain state dicts)
 and always rebuilds an eager ``CLIP`` (the prompt-learning hooks need it).
 open_clip's models (``ViT-B-16/laion2b_s34b_b88k``, or a file in open_clip's
 format plus its architecture name) go through ``clip.open_clip_adapter``.
+No code runs while a checkpoint loads: state dicts load with
+``weights_only=True``, and a TorchScript archive (whose loading runs code stored
+in it) is opened only when it is one of OpenAI's released files (by SHA256) or
+the caller trusts it explicitly (``trust_torchscript=True``).
 """
 import difflib
 import hashlib
@@ -11,6 +15,7 @@ import os
 import urllib.error
 import urllib.request
 import warnings
+import zipfile
 from pathlib import Path
 
 import torch
@@ -36,6 +41,8 @@ _MODELS = {
     ]
 }
 
+_OPENAI_SHA256 = frozenset(url.split("/")[-2] for url in _MODELS.values())
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _LOCAL_MODELS = {
     "MiniCLIP": (_PACKAGE_DIR / "pretrained" / "miniclip.pt", "python tools/pretrain_miniclip.py"),
@@ -43,6 +50,7 @@ _LOCAL_MODELS = {
 OPENAI_FORMAT = "openai-format"
 _CHECKPOINT_SUFFIXES = {".pt", ".pth", ".bin", ".tar"}
 _CHUNK = 1 << 20
+WEIGHTS_ONLY_REFUSAL = "Weights only load failed"  # torch's message when weights_only meets other objects
 
 
 def available_models():
@@ -169,16 +177,19 @@ def checkpoint_path(name_or_path, download_root=None):
     return _existing_checkpoint(name_or_path)
 
 
-def check_checkpoint_source(name_or_path):
-    """Raise now what `checkpoint_path` would raise for a local name or file that is not there,
-    reading and downloading nothing (an OpenAI name passes: its file is fetched when loaded;
+def check_checkpoint_source(name_or_path, trust_torchscript=False):
+    """Raise now what loading would raise for a local name or file that is not there, for an
+    untrusted TorchScript archive or an unsupported open_clip name, reading no weights and
+    downloading nothing (an OpenAI name passes: its file is fetched and verified when loaded;
     an open_clip name has its architecture and tag checked)."""
     name_or_path = os.fspath(name_or_path)
     source = open_clip_source(name_or_path)
     if source is not None:
         open_clip_adapter.model_config(source)
     elif name_or_path not in _MODELS:
-        _existing_checkpoint(name_or_path)
+        path = _existing_checkpoint(name_or_path)
+        if is_torchscript_archive(path):
+            _check_torchscript_trusted(path, trust_torchscript)
 
 
 def _existing_checkpoint(name_or_path):
@@ -195,22 +206,58 @@ def _existing_checkpoint(name_or_path):
     raise _unknown_name_error(name_or_path)
 
 
-def read_state_dict(path):
-    """State dict of a TorchScript archive or of a plain (``weights_only``-safe) state-dict file."""
+class UntrustedCheckpointError(RuntimeError):
+    """A TorchScript archive that is not a released OpenAI checkpoint and was not trusted explicitly."""
+
+
+def is_torchscript_archive(path):
+    """TorchScript archives are zip files holding serialized code (``<name>/code/``), which
+    ``torch.save`` files never hold. Reads the zip directory only."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.split("/")[1:2] == ["code"] for name in archive.namelist())
+
+
+def _check_torchscript_trusted(path, trust_torchscript):
+    if trust_torchscript:
+        return
+    digest = _sha256(path)
+    if digest not in _OPENAI_SHA256:
+        raise UntrustedCheckpointError(
+            f"{path} is a TorchScript archive that is not one of OpenAI's released CLIP checkpoints "
+            f"(SHA256 {digest[:16]}...), and loading one runs code stored in the file; save its weights "
+            "as a plain state dict (torch.save(model.state_dict(), ...)) from a source you trust, or, if "
+            "you trust this file, set MODEL.BACKBONE.TRUST_TORCHSCRIPT True (clip.load(..., trust_torchscript=True))"
+        )
+
+
+def _read_weights_only(path):
     try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for damaged files
+        reason = error
+    if zipfile.is_zipfile(path) and WEIGHTS_ONLY_REFUSAL in str(reason):  # intact torch.save file
+        raise UntrustedCheckpointError(
+            f"{path} holds Python objects besides tensors, and loading them could run code; "
+            "save only the model's state dict (torch.save(model.state_dict(), ...))"
+        ) from reason
+    raise RuntimeError(
+        f"could not read checkpoint {path}: it is neither a TorchScript archive nor a state dict "
+        f"({type(reason).__name__}); the file is corrupted or truncated: delete it and download "
+        "or build it again"
+    ) from reason
+
+
+def read_state_dict(path, trust_torchscript=False):
+    """State dict of a checkpoint file: a ``weights_only``-safe state dict, or a TorchScript
+    archive that is one of OpenAI's released files or explicitly trusted (see module docstring)."""
+    if is_torchscript_archive(path):
+        _check_torchscript_trusted(path, trust_torchscript)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             return torch.jit.load(str(path), map_location="cpu").state_dict()
-    except RuntimeError:
-        pass
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise RuntimeError(
-            f"could not read checkpoint {path}: it is neither a TorchScript archive nor a state dict "
-            f"({type(error).__name__}); the file is corrupted or truncated: delete it and download "
-            "or build it again"
-        ) from error
+    checkpoint = _read_weights_only(path)
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
         checkpoint = checkpoint["state_dict"]
     if not isinstance(checkpoint, dict):
@@ -220,7 +267,7 @@ def read_state_dict(path):
     return checkpoint
 
 
-def load(name_or_path, device="cpu", jit=False, download_root=None, architecture=None):
+def load(name_or_path, device="cpu", jit=False, download_root=None, architecture=None, trust_torchscript=False):
     """Load a CLIP model by name or path -> ``(model, preprocess)``.
 
     Names: OpenAI's (``ViT-B/16``), registered local models, or open_clip's
@@ -231,6 +278,8 @@ def load(name_or_path, device="cpu", jit=False, download_root=None, architecture
     On CPU the model is cast to fp32 (as OpenAI's ``load``); elsewhere OpenAI's
     models keep ``build_model``'s fp16 weights and open_clip's their fp32 ones.
     The preprocessing is the checkpoint's (resolution, normalisation).
+    ``trust_torchscript`` allows TorchScript archives other than OpenAI's
+    released files (their loading runs code).
     """
     if jit:
         raise ValueError(
@@ -244,7 +293,9 @@ def load(name_or_path, device="cpu", jit=False, download_root=None, architecture
     if source is not None:
         model = open_clip_adapter.load(source, download_root).to(device)
     else:
-        model = build_model(read_state_dict(checkpoint_path(name_or_path, download_root))).to(device)
+        verified = name_or_path in _MODELS  # its SHA256 was checked against OpenAI's on the way
+        state_dict = read_state_dict(checkpoint_path(name_or_path, download_root), trust_torchscript or verified)
+        model = build_model(state_dict).to(device)
     if torch.device(device).type == "cpu":
         model.float()
     return model, preprocess_for(model)
@@ -279,12 +330,13 @@ def backbone_open_clip_source(backbone):
     return open_clip_source(backbone.NAME, path)
 
 
-def check_backbone_source(backbone):
-    """Raise now what loading MODEL.BACKBONE would raise for a missing file, an unknown name or
-    an unsupported open_clip architecture, reading and downloading nothing."""
+def check_backbone_source(backbone, trust_torchscript=False):
+    """Raise now what loading MODEL.BACKBONE would raise for a missing file, an unknown name,
+    an untrusted TorchScript archive or an unsupported open_clip architecture, reading and
+    downloading nothing."""
     source = backbone_open_clip_source(backbone)
     if source is None:
-        check_checkpoint_source(backbone_checkpoint_source(backbone))
+        check_checkpoint_source(backbone_checkpoint_source(backbone), trust_torchscript)
         return
     open_clip_adapter.model_config(source)
     if source.path is not None:
@@ -298,10 +350,13 @@ def backbone_identity(backbone):
     return OPENAI_FORMAT if source is None else open_clip_adapter.identity(source)
 
 
-def load_clip_to_cpu(cfg):
+def load_clip_to_cpu(cfg, trust_torchscript=False):
     """CLIP for ``cfg.MODEL.BACKBONE`` (PATH if set, else NAME) on CPU, eval mode: OpenAI's
-    checkpoints with fp16 weights, open_clip's (NAME an open_clip architecture) with fp32 ones."""
+    checkpoints with fp16 weights, open_clip's (NAME an open_clip architecture) with fp32 ones.
+    ``trust_torchscript`` as in ``load`` (the caller decides; this reads no trust setting)."""
     source = backbone_open_clip_source(cfg.MODEL.BACKBONE)
     if source is not None:
         return open_clip_adapter.load(source)
-    return build_model(read_state_dict(checkpoint_path(backbone_checkpoint_source(cfg.MODEL.BACKBONE))))
+    checkpoint = backbone_checkpoint_source(cfg.MODEL.BACKBONE)
+    verified = checkpoint in _MODELS  # its SHA256 was checked against OpenAI's on the way
+    return build_model(read_state_dict(checkpoint_path(checkpoint), trust_torchscript or verified))

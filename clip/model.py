@@ -2,29 +2,45 @@
 import math
 import re
 from dataclasses import dataclass
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import nn
 
-from .layers import LayerNorm, MultiheadSelfAttention, QuickGELU, Transformer, attention_heads
-from .modified_resnet import DOWNSAMPLING, ModifiedResNet
+from .layers import LayerNorm, MultiheadSelfAttention, QuickGELU, Transformer, heads_of_width, openai_heads
+from .modified_resnet import DOWNSAMPLING, EXPANSION, ModifiedResNet
+from .reference_init import replay_reference_init
 from .transform import CLIP_MEAN, CLIP_STD
 from .vision_transformer import VisionTransformer, VisualOutput
 
 __all__ = [
-    "CLIP", "CLIPConfig", "VisualOutput", "build_model", "convert_weights", "infer_config", "load_checked_state_dict",
+    "CLIP", "CLIPConfig", "HEAD_WIDTH_KEY", "VisualOutput", "build_model", "convert_weights", "infer_config",
+    "load_checked_state_dict",
 ]
 
 CHECKPOINT_ONLY_KEYS = ("input_resolution", "context_length", "vocab_size")
+# State-dict entry (an integer tensor) of a model whose heads do not follow OpenAI's rule.
+HEAD_WIDTH_KEY = "attention_head_width"
+RESNET_FEATURE_MULTIPLIER = 8 * EXPANSION
+
+
+def vision_tower_heads(vision_layers, vision_width, head_width=None):
+    """Heads of the image tower: its attention width (ViT width, or the ResNet attention
+    pool's ``32 * width``) split by OpenAI's rule, or into ``head_width``-channel heads."""
+    resnet = isinstance(vision_layers, (tuple, list))
+    width = vision_width * RESNET_FEATURE_MULTIPLIER if resnet else vision_width
+    return openai_heads(width) if head_width is None else heads_of_width(width, head_width)
 
 
 class CLIP(nn.Module):
     """Image tower (ViT or ModifiedResNet) + causal text transformer, OpenAI's layout.
 
     ``vision_layers`` as a 4-tuple selects the ModifiedResNet tower, an int the ViT.
-    Attention heads follow ``clip.layers.attention_heads`` unless given
-    (``vision_heads``: the ViT's heads, or the ResNet attention pool's).
+    The image tower's heads follow OpenAI's rule (``clip.layers.openai_heads``)
+    unless ``vision_heads`` (the ViT's heads, or the ResNet attention pool's) or
+    ``head_width`` is given; with ``head_width`` both towers use heads of that
+    width and the state dict records it (``HEAD_WIDTH_KEY``) so ``build_model``
+    rebuilds the same network.
     ``act_layer`` is the transformers' MLP activation (OpenAI's: QuickGELU).
     ``image_mean`` / ``image_std``: the normalisation the weights were trained with.
     """
@@ -46,17 +62,25 @@ class CLIP(nn.Module):
         transformer_layers: int,
         vision_heads: Union[int, None] = None,
         act_layer: type = QuickGELU,
+        head_width: Optional[int] = None,
     ):
         super().__init__()
+        if head_width is not None and transformer_heads != heads_of_width(transformer_width, head_width):
+            raise ValueError(
+                f"transformer_heads={transformer_heads} does not split width {transformer_width} into "
+                f"{head_width}-channel heads"
+            )
         self.context_length = context_length
         self.vocab_size = vocab_size
+        if vision_heads is None:
+            vision_heads = vision_tower_heads(vision_layers, vision_width, head_width)
         if isinstance(vision_layers, (tuple, list)):
             self.visual = ModifiedResNet(
                 layers=tuple(vision_layers),
                 output_dim=embed_dim,
+                heads=vision_heads,
                 input_resolution=image_resolution,
                 width=vision_width,
-                heads=vision_heads,
             )
         else:
             self.visual = VisionTransformer(
@@ -64,16 +88,18 @@ class CLIP(nn.Module):
                 patch_size=vision_patch_size,
                 width=vision_width,
                 layers=vision_layers,
-                heads=vision_heads or attention_heads(vision_width),
+                heads=vision_heads,
                 output_dim=embed_dim,
                 act_layer=act_layer,
             )
-        self.transformer = Transformer(transformer_width, transformer_layers, transformer_heads, act_layer)
+        self.transformer = Transformer(transformer_width, transformer_layers, transformer_heads, act_layer, causal=True)
         self.token_embedding = nn.Embedding(vocab_size, transformer_width)
         self.positional_embedding = nn.Parameter(torch.empty(context_length, transformer_width))
         self.ln_final = LayerNorm(transformer_width)
         self.text_projection = nn.Parameter(torch.empty(transformer_width, embed_dim))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        if head_width is not None:
+            self.register_buffer(HEAD_WIDTH_KEY, torch.tensor(head_width))
         self._init_text_parameters()
 
     def _init_text_parameters(self):
@@ -118,7 +144,7 @@ class CLIP(nn.Module):
             length = int(eot_indices.max()) + 1
             embeddings = embeddings[:, :length]
         x = embeddings.type(self.dtype) + self.positional_embedding[:length].type(self.dtype)
-        x = self.ln_final(self.transformer(x, causal=True))
+        x = self.ln_final(self.transformer(x, batch_first=True))
         return x[torch.arange(batch, device=x.device), eot_indices] @ self.text_projection
 
     def forward(self, images, text):
@@ -145,6 +171,7 @@ class CLIPConfig:
     transformer_width: int
     transformer_heads: int
     transformer_layers: int
+    head_width: Optional[int] = None
 
 
 def _count_blocks(state_dict, prefix):
@@ -177,7 +204,10 @@ def _vision_config(state_dict):
 
 
 def infer_config(state_dict):
-    """Read CLIP's architecture off an OpenAI-layout state dict (ViT or ModifiedResNet)."""
+    """Read CLIP's architecture off an OpenAI-layout state dict (ViT or ModifiedResNet).
+
+    Heads follow OpenAI's rule, unless the state dict records its head width."""
+    head_width = int(state_dict[HEAD_WIDTH_KEY]) if HEAD_WIDTH_KEY in state_dict else None
     try:
         width = state_dict["ln_final.weight"].shape[0]
         config = CLIPConfig(
@@ -185,8 +215,9 @@ def infer_config(state_dict):
             context_length=state_dict["positional_embedding"].shape[0],
             vocab_size=state_dict["token_embedding.weight"].shape[0],
             transformer_width=width,
-            transformer_heads=attention_heads(width),
+            transformer_heads=openai_heads(width) if head_width is None else heads_of_width(width, head_width),
             transformer_layers=_count_blocks(state_dict, "transformer.resblocks"),
+            head_width=head_width,
             **_vision_config(state_dict),
         )
     except KeyError as error:
@@ -229,17 +260,27 @@ def _describe_key_mismatch(missing, unexpected):
 
 def build_model(state_dict):
     """Rebuild an eager CLIP from an OpenAI state dict: fp16 weights (see ``convert_weights``),
-    strict loading, eval mode."""
+    strict loading, eval mode.
+
+    The model is built without random init (on the meta device, then the weights
+    are assigned), and the global generator is advanced exactly as OpenAI's
+    ``build_model`` advances it (``clip.reference_init``), so a seed set before
+    loading gives the reference code's prompt initialisation."""
     state_dict = {k: v for k, v in state_dict.items() if k not in CHECKPOINT_ONLY_KEYS}
     config = infer_config(state_dict)
-    model = CLIP(**vars(config))
-    convert_weights(model)
+    with torch.device("meta"):
+        model = convert_weights(CLIP(**vars(config)))
     load_checked_state_dict(model, state_dict, "is this an OpenAI CLIP checkpoint?")
+    replay_reference_init(config)
     return model.eval()
 
 
 def load_checked_state_dict(model, state_dict, hint):
-    """Strict loading whose errors fit one line: the first mismatched keys or shapes, then ``hint``."""
+    """Strict loading whose errors fit one line: the first mismatched keys or shapes, then ``hint``.
+
+    The weights are assigned as copies in the model's dtypes, so a model built on
+    the meta device (no random init) is materialised and the caller's tensors are
+    never shared."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state_dict if k not in expected]
@@ -257,4 +298,7 @@ def load_checked_state_dict(model, state_dict, hint):
             f"state dict shapes do not match the inferred CLIP architecture ({'; '.join(wrong_shapes[:5])}); "
             + hint
         )
-    model.load_state_dict(state_dict, strict=True)
+    weights = {k: state_dict[k].to(v.dtype, copy=True) if k in state_dict else torch.zeros((), dtype=v.dtype)
+               for k, v in expected.items()}
+    model.load_state_dict(weights, strict=True, assign=True)
+    return model

@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import attention_heads
 from .vision_transformer import VisualOutput
 
 EXPANSION = 4
@@ -77,12 +76,9 @@ class AttentionPool2d(nn.Module):
 
 
 class ModifiedResNet(nn.Module):
-    """ResNet image tower with OpenAI's names (``conv1..3``, ``layer1..4``, ``attnpool``).
+    """ResNet image tower with OpenAI's names (``conv1..3``, ``layer1..4``, ``attnpool``)."""
 
-    ``heads`` of the attention pool default to ``clip.layers.attention_heads`` of its width.
-    """
-
-    def __init__(self, layers, output_dim, input_resolution=224, width=64, heads=None):
+    def __init__(self, layers, output_dim, heads, input_resolution=224, width=64):
         super().__init__()
         if input_resolution % DOWNSAMPLING:
             raise ValueError(f"ModifiedResNet needs a resolution divisible by 32, got {input_resolution}")
@@ -99,9 +95,7 @@ class ModifiedResNet(nn.Module):
         self.layer2, inplanes = self._make_layer(inplanes, width * 2, layers[1], stride=2)
         self.layer3, inplanes = self._make_layer(inplanes, width * 4, layers[2], stride=2)
         self.layer4, inplanes = self._make_layer(inplanes, width * 8, layers[3], stride=2)
-        self.attnpool = AttentionPool2d(
-            input_resolution // DOWNSAMPLING, inplanes, heads or attention_heads(inplanes), output_dim
-        )
+        self.attnpool = AttentionPool2d(input_resolution // DOWNSAMPLING, inplanes, heads, output_dim)
 
     @staticmethod
     def _make_layer(inplanes, planes, blocks, stride):

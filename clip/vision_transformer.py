@@ -69,7 +69,7 @@ class VisionTransformer(nn.Module):
         return self.ln_pre(x)
 
     def forward(self, images):
-        x = self.transformer(self.embed(images))
+        x = self.transformer(self.embed(images), batch_first=True)
         return self.ln_post(x[:, 0]) @ self.proj
 
     def forward_features(self, images, deep_prompts=None, prompt_fn=None, tokens=None, cls_attention=False):

@@ -143,7 +143,7 @@ def test_token_modes(model, images):
     with torch.no_grad():
         plain = model.visual.forward_features(images, tokens="proj")
         normed = model.visual.forward_features(images, tokens="ln_post_proj", deep_prompts=[torch.randn(2, 64)] * 3)
-        x = model.visual.transformer(model.visual.embed(images))
+        x = model.visual.transformer(model.visual.embed(images), batch_first=True)
     assert plain.tokens.shape == normed.tokens.shape == (BATCH, NUM_IMAGE_TOKENS, 32)
     torch.testing.assert_close(plain.tokens, x @ model.visual.proj, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(normed.tokens[:, 0], normed.pooled, atol=1e-6, rtol=1e-6)

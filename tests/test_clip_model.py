@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 import clip
-from clip.layers import LayerNorm, attention_heads
-from clip.model import CLIP, infer_config
+from clip.layers import LayerNorm, attention_heads, openai_heads
+from clip.model import CLIP, HEAD_WIDTH_KEY, infer_config
 from tests.helpers.tiny_clip import make_tiny_clip, randomize_, single_threaded_torch
 
 
@@ -24,10 +24,11 @@ def open_clip_twin(model, vision):
     if vision == "vit":
         vision_cfg = dict(layers=2, width=64, head_width=16, patch_size=8, image_size=32)
     else:
-        vision_cfg = dict(layers=(1, 1, 1, 1), width=8, head_width=64, image_size=32)
-    text_cfg = dict(context_length=77, vocab_size=49408, width=64, heads=attention_heads(64), layers=2)
+        vision_cfg = dict(layers=(1, 1, 1, 1), width=8, head_width=16, image_size=32)
+    text_cfg = dict(context_length=77, vocab_size=49408, width=64, heads=4, layers=2)
     twin = open_clip.model.CLIP(32, vision_cfg, text_cfg, quick_gelu=True)
-    twin.load_state_dict(model.state_dict(), strict=True)
+    state_dict = {k: v for k, v in model.state_dict().items() if k != HEAD_WIDTH_KEY}
+    twin.load_state_dict(state_dict, strict=True)
     return twin.eval()
 
 
@@ -91,7 +92,41 @@ REAL_ARCHITECTURES = {
 def test_infer_config_reads_real_openai_sizes(name):
     with torch.device("meta"):
         state_dict = CLIP(**REAL_ARCHITECTURES[name]).state_dict()
-    assert vars(infer_config(state_dict)) == REAL_ARCHITECTURES[name]
+    assert vars(infer_config(state_dict)) == {**REAL_ARCHITECTURES[name], "head_width": None}
+
+
+@pytest.mark.parametrize("vision,vision_width", [("vit", 128), ("resnet", 8)])
+def test_openai_format_state_dict_builds_openai_heads_and_matches_open_clip(vision, vision_width):
+    """A small OpenAI-format state dict (no recorded head width) gives OpenAI's network:
+    the same step-0 logits as open_clip's model built from the same state dict."""
+    source = make_tiny_clip(vision, width=128, vision_width=vision_width, vision_layers=1, seed=3, head_width=None)
+    state_dict = randomize_(source, seed=4).state_dict()
+    assert HEAD_WIDTH_KEY not in state_dict
+    model = clip.build_model(dict(state_dict)).float()
+    reference = open_clip.model.build_model_from_openai_state_dict(dict(state_dict)).float().eval()
+    assert model.transformer.resblocks[0].attn.heads == 2
+    images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    ids = clip.tokenize(TEXTS)
+    with torch.no_grad():
+        logits, _ = model(images, ids)
+        image_features = reference.encode_image(images, normalize=True)
+        text_features = reference.encode_text(ids, normalize=True)
+        expected = reference.logit_scale.exp() * image_features @ text_features.t()
+    torch.testing.assert_close(logits, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_recorded_head_width_overrides_openai_rule():
+    state_dict = make_tiny_clip(width=128, vision_width=128).state_dict()
+    assert int(state_dict[HEAD_WIDTH_KEY]) == 16
+    model = clip.build_model(state_dict)
+    assert model.transformer.resblocks[0].attn.heads == 8
+    assert model.visual.transformer.resblocks[0].attn.heads == 8
+
+
+def test_openai_head_rule():
+    assert [openai_heads(w) for w in (64, 96, 128, 512, 768, 1024)] == [1, 1, 2, 8, 12, 16]
+    with pytest.raises(ValueError, match="width 32 has no 64-channel attention head"):
+        openai_heads(32)
 
 
 def test_attention_heads_rule():
@@ -170,3 +205,12 @@ def test_build_model_drops_checkpoint_only_entries():
         "vocab_size": torch.tensor(49408),
     }
     assert clip.build_model({**state_dict, **extras}).visual.input_resolution == 32
+
+
+def test_miniclip_records_its_16_channel_heads():
+    """MiniCLIP was trained with 16-channel heads; its checkpoint says so, so it loads as trained."""
+    state_dict = torch.load(clip.loader._LOCAL_MODELS["MiniCLIP"][0], weights_only=True)
+    assert int(state_dict[HEAD_WIDTH_KEY]) == 16
+    model = clip.build_model(state_dict)
+    assert model.transformer.resblocks[0].attn.heads == 96 // 16
+    assert model.visual.transformer.resblocks[0].attn.heads == 128 // 16

@@ -9,8 +9,8 @@ captions are varied templates of the concept plus one with its title. Thousands
 of unrelated drawings (few passes over each) keep the towers from memorising
 the classes' few images, so zero-shot skill is real but imperfect, as prompt
 learners need. The architecture follows OpenAI's CLIP exactly (real
-BPE tokenizer, context length 77, attention heads from
-``clip.layers.attention_heads``), and the weights are saved as OpenAI's plain
+BPE tokenizer, context length 77) but for its 16-channel attention heads,
+which the checkpoint records (``clip.model.HEAD_WIDTH_KEY``), and the weights are saved as OpenAI's plain
 fp16 state dict, so ``clip.load("MiniCLIP")`` rebuilds it.
 
 Loss: symmetric InfoNCE with one random caption per image; the targets spread
@@ -38,7 +38,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import clip  # noqa: E402
-from clip.layers import attention_heads  # noqa: E402
 from datasets.mini_world import DATASET_DIRS, extract_all, read_pretrain_list  # noqa: E402
 from tools.build_mini_world import (  # noqa: E402
     CLIPART_CLASSES, CLIPART_DIR, DEFAULT_CLIPART_SOURCE, FASHION_DIR, clean_title, file_name_words, pixel_digest,
@@ -55,6 +54,7 @@ ARCHITECTURE = dict(
     vocab_size=49408,
     transformer_width=96,
     transformer_layers=3,
+    head_width=16,  # recorded in the checkpoint: OpenAI's width // 64 would give these towers 1-2 heads
 )
 TEMPLATES = (
     "a photo of a {}.",
@@ -82,8 +82,8 @@ NORMALIZE = v2.Normalize(clip.CLIP_MEAN, clip.CLIP_STD)
 def build_miniclip(seed):
     """A randomly initialised MiniCLIP (fp32) whose architecture ``clip.build_model`` infers back."""
     torch.manual_seed(seed)
-    width = ARCHITECTURE["transformer_width"]
-    return clip.CLIP(transformer_heads=attention_heads(width), **ARCHITECTURE)
+    heads = ARCHITECTURE["transformer_width"] // ARCHITECTURE["head_width"]
+    return clip.CLIP(transformer_heads=heads, **ARCHITECTURE)
 
 
 # Folder names that say nothing about the drawing: such drawings are captioned by their title.

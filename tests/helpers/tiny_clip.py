@@ -1,7 +1,9 @@
 """Tiny random CLIPs and OpenAI-format checkpoints of them, for fast CPU tests.
 
 ``make_tiny_clip`` builds a CLIP whose architecture ``clip.build_model`` infers
-back exactly (attention heads follow ``clip.layers.attention_heads``), and
+back exactly (16-channel heads by default, recorded in its state dict, so the
+tiny towers still have several heads; ``head_width=None`` gives OpenAI's
+``width // 64``), and
 ``save_openai_checkpoint`` writes it in either of OpenAI's two file formats.
 """
 import contextlib
@@ -10,7 +12,7 @@ import warnings
 import torch
 from torch import nn
 
-from clip.layers import attention_heads
+from clip.layers import TINY_HEAD_WIDTH, heads_of_width, openai_heads
 from clip.model import CLIP, convert_weights
 
 VISION_KINDS = ("vit", "resnet")
@@ -29,6 +31,7 @@ def make_tiny_clip(
     vocab_size=49408,
     context_length=77,
     seed=0,
+    head_width=TINY_HEAD_WIDTH,
 ):
     """A random fp32 CLIP in eval mode.
 
@@ -55,8 +58,9 @@ def make_tiny_clip(
         context_length=context_length,
         vocab_size=vocab_size,
         transformer_width=width,
-        transformer_heads=attention_heads(width),
+        transformer_heads=openai_heads(width) if head_width is None else heads_of_width(width, head_width),
         transformer_layers=layers,
+        head_width=head_width,
     )
     return model.eval()
 

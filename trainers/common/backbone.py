@@ -25,11 +25,17 @@ def backbone_errors():
         raise BackboneLoadError(f"Cannot load the CLIP backbone (MODEL.BACKBONE.NAME / PATH): {error}") from error
 
 
+@register_cfg_extension
+def add_backbone_trust_cfg(cfg):
+    """MODEL.BACKBONE.TRUST_TORCHSCRIPT: open a TorchScript PATH that is not an OpenAI release (runs its code)."""
+    cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT = False
+
+
 def check_backbone(cfg):
-    """A checkpoint that is not there, or an open_clip architecture the hooks cannot serve, fails at
-    config check, before the dataset is read (nothing is loaded or downloaded)."""
+    """A checkpoint that is not there, an untrusted TorchScript one, or an open_clip architecture the
+    hooks cannot serve, fails at config check, before the dataset is read (nothing is loaded or downloaded)."""
     with backbone_errors():
-        clip.check_backbone_source(cfg.MODEL.BACKBONE)
+        clip.check_backbone_source(cfg.MODEL.BACKBONE, cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT)
 
 
 def _rounded(values):
@@ -62,7 +68,7 @@ def load_frozen_clip(cfg, precision):
     backbone = cfg.MODEL.BACKBONE
     print(f"Loading CLIP (backbone: {backbone.NAME}{', from ' + backbone.PATH if backbone.PATH else ''})")
     with backbone_errors():
-        clip_model = clip.load_clip_to_cpu(cfg)
+        clip_model = clip.load_clip_to_cpu(cfg, trust_torchscript=backbone.TRUST_TORCHSCRIPT)
     check_input_matches_backbone(cfg, clip_model)
     if precision.mode == "fp16":
         convert_weights(clip_model)  # open_clip's weights load in fp32; OpenAI's are fp16 already
