@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+import torch
 from torch import nn
 
 from .layers import QuickGELU
@@ -292,20 +293,21 @@ def build_model(source, config, pretrained, state_dict):
     vision, text = _tower_settings(config)
     resnet = isinstance(vision["layers"], (tuple, list))
     head_channels = vision["width"] * 32 if resnet else vision["width"]
-    model = CLIP(
-        embed_dim=config["embed_dim"],
-        image_resolution=_square(vision["image_size"]),
-        vision_layers=tuple(vision["layers"]) if resnet else vision["layers"],
-        vision_width=vision["width"],
-        vision_patch_size=None if resnet else vision["patch_size"],
-        context_length=text["context_length"],
-        vocab_size=text["vocab_size"],
-        transformer_width=text["width"],
-        transformer_heads=text["heads"],
-        transformer_layers=text["layers"],
-        vision_heads=head_channels // vision["head_width"],
-        act_layer=QuickGELU if uses_quick_gelu(config, pretrained) else nn.GELU,
-    )
+    with torch.device("meta"):  # no random init: every weight comes from the file
+        model = CLIP(
+            embed_dim=config["embed_dim"],
+            image_resolution=_square(vision["image_size"]),
+            vision_layers=tuple(vision["layers"]) if resnet else vision["layers"],
+            vision_width=vision["width"],
+            vision_patch_size=None if resnet else vision["patch_size"],
+            context_length=text["context_length"],
+            vocab_size=text["vocab_size"],
+            transformer_width=text["width"],
+            transformer_heads=text["heads"],
+            transformer_layers=text["layers"],
+            vision_heads=head_channels // vision["head_width"],
+            act_layer=QuickGELU if uses_quick_gelu(config, pretrained) else nn.GELU,
+        )
     state_dict = {k: v for k, v in state_dict.items() if k not in CHECKPOINT_ONLY_KEYS}
     load_checked_state_dict(
         model, state_dict, f"is this a checkpoint of open_clip's {source.architecture} (MODEL.BACKBONE.NAME)?"
