@@ -27,7 +27,9 @@ from dassl.config.validate import check_cfg_values  # noqa: E402
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.engine.distributed import RankOutput, init_distributed_from_env, is_main_process  # noqa: E402
+from dassl.engine.preemption import Preempted  # noqa: E402
 from dassl.utils import collect_env_info, set_random_seed, setup_logger, write_done_marker  # noqa: E402
+from dassl.utils import exit_codes  # noqa: E402
 from dassl.utils.errors import InputError  # noqa: E402
 from dassl.utils.plugins import import_folder_modules, import_module_or_file  # noqa: E402
 
@@ -175,6 +177,9 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
         if is_main_process():
             write_done_marker(cfg.OUTPUT_DIR, results)
         return results
+    except Preempted as stop:
+        run_logger.file.write(f"{stop}\n")
+        raise
     except BaseException:
         run_logger.file.write(traceback.format_exc())
         raise
@@ -195,11 +200,15 @@ def one_line_message(exc):
 
 
 def cli():
-    """Entry point: input errors (bad paths, names, config, data, checkpoints) print one line, not a traceback."""
+    """Entry point: input errors (bad paths, names, config, data, checkpoints) and a preemption
+    (exit status exit_codes.PREEMPTED) print one line, not a traceback."""
     try:
         main()
     except InputError as exc:
         sys.exit(f"train.py: error: {one_line_message(exc)}")
+    except Preempted as stop:
+        print(f"train.py: {stop}", file=sys.stderr)
+        sys.exit(exit_codes.PREEMPTED)
 
 
 if __name__ == "__main__":

@@ -110,11 +110,15 @@ def write_toy_run_folder(base, trainer_yaml):
     return base
 
 
-def run_toy_training(toy, out, *extra):
-    """A seeded ToyTrainer run through train.main in a folder made by `write_toy_run_folder`."""
-    argv = [
+def toy_training_argv(toy, out, *extra):
+    """train.py arguments of a seeded ToyTrainer run in a folder made by `write_toy_run_folder`."""
+    return [
         "--root", str(toy / "data"), "--output-dir", str(out), "--seed", "0", "--trainer", "ToyTrainer",
         "--dataset-config-file", str(toy / "toy.yaml"), "--config-file", str(toy / "trainer.yaml"),
         "--import", "tests.helpers.toy_dataset", *extra,
     ]
-    return train.main(argv, plugin_folders=())
+
+
+def run_toy_training(toy, out, *extra):
+    """A seeded ToyTrainer run through train.main in a folder made by `write_toy_run_folder`."""
+    return train.main(toy_training_argv(toy, out, *extra), plugin_folders=())
