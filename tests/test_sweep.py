@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers.fake_logs import base2new_dir, read_ledger, train_log, write_base2new_seed, write_fake_scripts, write_run
 from tools import sweep
+from tools.sweeping import devices
 
 DATASETS = ["dsa", "dsbb"]
 
@@ -81,6 +82,7 @@ def test_skips_finished_runs_and_redoes_half_done_ones(world, capsys):
 
 def test_spreads_runs_over_gpus_one_at_a_time(world, capsys, monkeypatch):
     monkeypatch.setenv("FAKE_STEPS", "6")
+    monkeypatch.setattr(devices, "usable_gpu_count", lambda: 4)
     code = run_sweep(world, "--trainers", "CoOp", "--datasets", *DATASETS, "--seeds", 1, 2, "--gpus", "0", "3")
     assert code == 0
     ledger = read_ledger(world["ledger"])

@@ -23,6 +23,7 @@ import os
 import queue
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,11 @@ from tqdm import tqdm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+from tools.sweeping.children import ChildGroups, load_exit_codes  # noqa: E402
+from tools.sweeping.devices import GpuError, check_gpu_ids  # noqa: E402
+
+exit_codes = load_exit_codes()
+
 PHASES = ("train_base", "test_new")
 SCRIPT_OF_PHASE = {"train_base": "base2new_train.sh", "test_new": "base2new_test.sh"}
 
@@ -205,17 +211,21 @@ def run_environment(plan, run, slot):
     )
     if slot is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot
+    env["PYTHON"] = sys.executable
     env.update(plan.python or {})
     return env
 
 
+CHILDREN = ChildGroups()
+
+
 def run_script(argv, env, console_path):
-    """Run one script with its output appended to console_path; return its exit status."""
+    """Run one script, in its own process group, with its output appended to console_path; return its exit status."""
     console_path.parent.mkdir(parents=True, exist_ok=True)
     with open(console_path, "a") as console:
         console.write(f"$ {shlex.join(argv)}\n")
         console.flush()
-        return subprocess.run(argv, env=env, stdout=console, stderr=subprocess.STDOUT).returncode
+        return CHILDREN.run(argv, env=env, stdout=console, stderr=subprocess.STDOUT)
 
 
 def tail(path, lines=8):
@@ -228,8 +238,12 @@ def tail(path, lines=8):
 @dataclass
 class Outcome:
     run: Run
-    status: str  # "done", "skipped", "failed", "not run"
+    status: str  # one of STATUSES
     message: str = ""
+
+
+STATUSES = ("done", "skipped", "failed", "not run", "running elsewhere", "preempted")
+NOT_FINISHED = ("failed", "not run", "running elsewhere", "preempted", "interrupted")
 
 
 def is_done(run_dir):
@@ -248,6 +262,12 @@ def execute_run(plan, run, slot, runner):
     code = runner(argv, run_environment(plan, run, slot), console)
     if code == 0 and is_done(run.run_dir):
         return Outcome(run, "done", f"{time.time() - started:.1f} s")
+    if CHILDREN.stopping.is_set():
+        return Outcome(run, "interrupted")
+    if code == exit_codes.RUN_LOCKED:
+        return Outcome(run, "running elsewhere", "another process holds its run folder")
+    if code == exit_codes.PREEMPTED:
+        return Outcome(run, "preempted", "stopped by a signal with its state saved; run the sweep again to resume it")
     log = run.run_dir / "log.txt"
     why = f"exit status {code}" if code != 0 else "the script exited 0 but wrote no done.json"
     where = log if log.is_file() else console
@@ -263,6 +283,8 @@ class Progress:
 
     def step(self, outcome):
         with self.lock:
+            if outcome.status == "interrupted":
+                return
             if outcome.status == "failed":
                 self.bar.write(f"FAILED {outcome.run.label}: {outcome.message}", file=sys.stderr)
             self.bar.set_postfix_str(f"{outcome.status} {outcome.run.label}", refresh=False)
@@ -286,8 +308,10 @@ def run_jobs(plan, runner=run_script):
         try:
             outcomes = []
             for run in job:
-                if outcomes and outcomes[-1].status in ("failed", "not run"):
-                    outcome = Outcome(run, "not run", "its train_base run failed")
+                if outcomes and outcomes[-1].status in NOT_FINISHED:
+                    outcome = Outcome(run, "not run", f"its train_base run is {outcomes[-1].status}")
+                elif CHILDREN.stopping.is_set():
+                    outcome = Outcome(run, "interrupted")
                 else:
                     outcome = execute_run(plan, run, slot, runner)
                 outcomes.append(outcome)
@@ -296,18 +320,24 @@ def run_jobs(plan, runner=run_script):
         finally:
             free_slots.put(slot)
 
-    with ThreadPoolExecutor(max_workers=len(plan.slots)) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(plan.slots))
+    try:
         results = list(pool.map(run_job, jobs))
-    progress.close()
+    except KeyboardInterrupt:
+        stop_everything()
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)
+        progress.close()
     return [outcome for outcomes in results for outcome in outcomes]
 
 
 def print_summary(outcomes):
-    counts = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed", "not run")}
-    print("Sweep: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    counts = {status: sum(o.status == status for o in outcomes) for status in STATUSES}
+    print("Sweep: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n or status in STATUSES[:4]))
     for outcome in outcomes:
-        if outcome.status == "failed":
-            print(f"  FAILED {outcome.run.label}: {outcome.message.splitlines()[0]}")
+        if outcome.status in ("failed", "running elsewhere", "preempted"):
+            print(f"  {outcome.status.upper()} {outcome.run.label}: {outcome.message.splitlines()[0]}")
 
 
 def report(plan, out_prefix=None, plot_path=None):
@@ -335,11 +365,14 @@ def warm_python(enabled):
     from tools.warm_start import SOCKET_ENV, WarmServer, write_client_launcher
 
     folder = tempfile.mkdtemp(prefix="sweep_warm_")
+    CHILDREN.remove_on_crash(folder)
     server = WarmServer(os.path.join(folder, "socket")).start()
+    CHILDREN.add(server.pid)
     try:
         yield {"PYTHON": write_client_launcher(folder), SOCKET_ENV: server.socket_path}
     finally:
         server.stop()
+        CHILDREN.discard(server.pid)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -387,17 +420,52 @@ def plan_from_args(args):
     )
 
 
+INTERRUPTED = 130  # the shell's status for a command ended by Ctrl-C
+
+
+def raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def stop_everything():
+    """After Ctrl-C or SIGTERM: no second signal interrupts the stopping of every run."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    CHILDREN.stop_all()
+
+
+def run_stoppable(plan, warm):
+    """run_jobs, with Ctrl-C and SIGTERM stopping every run in order (KeyboardInterrupt
+    reaches the caller once they have stopped) and a guardian for a sweep killed outright."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    CHILDREN.stopping.clear()
+    CHILDREN.start_guardian()
+    try:
+        with warm_python(warm) as python_env:
+            plan.python = python_env
+            return run_jobs(plan)
+    finally:
+        CHILDREN.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         plan = plan_from_args(args)
         check_plan(plan)
-    except SweepError as error:
+        if args.gpus:
+            check_gpu_ids(args.gpus)
+    except (SweepError, GpuError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    with warm_python(args.warm) as python_env:
-        plan.python = python_env
-        outcomes = run_jobs(plan)
+    try:
+        outcomes = run_stoppable(plan, args.warm)
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED
     print_summary(outcomes)
     report(plan, args.out_prefix, args.plot)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
