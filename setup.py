@@ -36,7 +36,8 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest>=7", "open_clip_torch>=2.20"],
+        "test": ["pytest>=7", "open_clip_torch>=2.20", "submitit>=1.5"],
         "tensorboard": ["tensorboard"],
+        "slurm": ["submitit>=1.5"],
     },
 )

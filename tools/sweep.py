@@ -38,6 +38,7 @@ from tqdm import tqdm
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 from tools.sweeping.children import ChildGroups, load_exit_codes  # noqa: E402
+from tools.sweeping import slurm  # noqa: E402
 from tools.sweeping.devices import GpuError, check_gpu_ids  # noqa: E402
 
 exit_codes = load_exit_codes()
@@ -252,14 +253,17 @@ def is_done(run_dir):
     return (run_dir / "done.json").is_file()
 
 
+def script_argv(plan, run):
+    return ["bash", str(plan.script(run.row, run.phase)), run.dataset, str(run.seed),
+            run.row.config_for(run.dataset), *run.row.method.script_args]
+
+
 def execute_run(plan, run, slot, runner):
     if is_done(run.run_dir):
         return Outcome(run, "skipped")
     console = run.run_dir / "sweep_console.txt"
-    argv = ["bash", str(plan.script(run.row, run.phase)), run.dataset, str(run.seed),
-            run.row.config_for(run.dataset), *run.row.method.script_args]
     started = time.time()
-    code = runner(argv, run_environment(plan, run, slot), console)
+    code = runner(script_argv(plan, run), run_environment(plan, run, slot), console)
     if code == 0 and is_done(run.run_dir):
         return Outcome(run, "done", f"{time.time() - started:.1f} s")
     if CHILDREN.stopping.is_set():
@@ -397,7 +401,40 @@ def build_parser():
     parser.add_argument("--warm", action="store_true",
                         help="start runs from one warm process (saves the import time of every run; "
                              "each run is still its own forked process)")
+    add_slurm_arguments(parser)
     return parser
+
+
+def add_slurm_arguments(parser):
+    group = parser.add_argument_group("Slurm", "run every (trainer, dataset, seed) as a Slurm job (needs .[slurm])")
+    group.add_argument("--slurm", action="store_true", help="submit the unfinished runs to Slurm and wait for them")
+    group.add_argument("--status", action="store_true", help="show done / running / pending / failed runs and exit")
+    group.add_argument("--slurm-defaults", metavar="FILE",
+                       help="site defaults (YAML: partition, account, time, gpus, cpus, mem_gb, signal_delay_s, "
+                            "setup); default ~/.config/clip-prompt-toolkit/slurm.yaml if it exists")
+    group.add_argument("--slurm-partition")
+    group.add_argument("--slurm-account")
+    group.add_argument("--slurm-time", type=int, metavar="MINUTES", help="time limit of a job (default 1440)")
+    group.add_argument("--slurm-gpus", type=int, help="GPUs per job (default 0)")
+    group.add_argument("--slurm-cpus", type=int, help="CPUs per job (default 1)")
+    group.add_argument("--slurm-mem", type=float, metavar="GB", help="memory per job")
+
+
+def slurm_settings(args):
+    flags = {"partition": args.slurm_partition, "account": args.slurm_account, "time": args.slurm_time,
+             "gpus": args.slurm_gpus, "cpus": args.slurm_cpus, "mem_gb": args.slurm_mem}
+    return slurm.settings_from(flags, args.slurm_defaults)
+
+
+def slurm_steps(plan):
+    """Job -> the ScriptSteps its Slurm job runs (the local sweep's command lines, without a GPU slot)."""
+    plan.python = {}
+
+    def steps_of(job):
+        return [slurm.ScriptStep(script_argv(plan, run), run_environment(plan, run, None),
+                                 run.run_dir / "sweep_console.txt", run.run_dir) for run in job]
+
+    return steps_of
 
 
 def plan_from_args(args):
@@ -456,13 +493,22 @@ def main(argv=None):
     try:
         plan = plan_from_args(args)
         check_plan(plan)
+        if args.status:
+            print("\n".join(slurm.status(plan, is_done)))
+            return 0
         if args.gpus:
             check_gpu_ids(args.gpus)
-    except (SweepError, GpuError) as error:
+        if args.slurm:
+            settings = slurm_settings(args)
+            slurm.check_slurm_tools()
+    except (SweepError, GpuError, slurm.SlurmError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        outcomes = run_stoppable(plan, args.warm)
+        if args.slurm:
+            outcomes = slurm.run_on_slurm(plan, settings, slurm_steps(plan), is_done, Outcome)
+        else:
+            outcomes = run_stoppable(plan, args.warm)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return INTERRUPTED
