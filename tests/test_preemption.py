@@ -13,26 +13,14 @@ import torch
 
 from dassl.utils import is_run_done
 from dassl.utils.exit_codes import PREEMPTED
-from tests.helpers.trainer_runs import REPO, run_toy_training, toy_training_argv, write_toy_run_folder
+from tests.helpers.trainer_runs import (
+    REPO,
+    TOY_EPOCHS_YAML,
+    run_toy_training,
+    toy_training_argv,
+    write_toy_run_folder,
+)
 
-TRAINER_YAML = """
-INPUT:
-  SIZE: (8, 8)
-  TRANSFORMS: ["random_flip", "normalize"]
-DATALOADER:
-  NUM_WORKERS: 0
-  TRAIN_X:
-    BATCH_SIZE: 4
-  TEST:
-    BATCH_SIZE: 8
-OPTIM:
-  NAME: sgd
-  LR: 0.002
-  MAX_EPOCH: 8
-  LR_SCHEDULER: cosine
-TRAIN:
-  PRINT_FREQ: 2
-"""
 ITERATION_OPTS = ("OPTIM.MAX_ITER", "40")  # 8 passes of the 5 toy batches
 SLOW_IMPORT = ("--import", "tests.helpers.slow_toy")
 SLOW_TRAINER = ("TRAINER.NAME", "SlowToyTrainer")
@@ -40,7 +28,7 @@ SLOW_TRAINER = ("TRAINER.NAME", "SlowToyTrainer")
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    return write_toy_run_folder(tmp_path_factory.mktemp("toy_preempt"), TRAINER_YAML)
+    return write_toy_run_folder(tmp_path_factory.mktemp("toy_preempt"), TOY_EPOCHS_YAML)
 
 
 @pytest.fixture(scope="module")

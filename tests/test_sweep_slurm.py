@@ -14,7 +14,13 @@ import pytest
 import torch
 
 from tests.helpers.fake_logs import write_fake_scripts
-from tests.helpers.trainer_runs import REPO, run_toy_training, toy_training_argv, write_toy_run_folder
+from tests.helpers.trainer_runs import (
+    REPO,
+    TOY_EPOCHS_YAML,
+    run_toy_training,
+    toy_training_argv,
+    write_toy_run_folder,
+)
 from tools import sweep
 from tools.sweeping import slurm
 
@@ -30,24 +36,6 @@ needs_slurm = pytest.mark.skipif(
     not slurm_is_up(), reason="no Slurm cluster or no submitit (tools/ci/slurm_up.sh starts one; pip install -e .[slurm])"
 )
 
-TOY_YAML = """
-INPUT:
-  SIZE: (8, 8)
-  TRANSFORMS: ["random_flip", "normalize"]
-DATALOADER:
-  NUM_WORKERS: 0
-  TRAIN_X:
-    BATCH_SIZE: 4
-  TEST:
-    BATCH_SIZE: 8
-OPTIM:
-  NAME: sgd
-  LR: 0.002
-  MAX_EPOCH: 8
-  LR_SCHEDULER: cosine
-TRAIN:
-  PRINT_FREQ: 2
-"""
 SLOW = ("--import", "tests.helpers.slow_toy")
 TOY_SCRIPT = """#!/usr/bin/env bash
 set -euo pipefail
@@ -112,7 +100,7 @@ def pointer_epoch(run_dir):
 @needs_slurm
 def test_a_job_preempted_mid_run_is_requeued_and_ends_like_an_uninterrupted_run(tmp_path):
     (tmp_path / "toy").mkdir()
-    toy = write_toy_run_folder(tmp_path / "toy", TOY_YAML)
+    toy = write_toy_run_folder(tmp_path / "toy", TOY_EPOCHS_YAML)
     reference = run_toy_training(toy, tmp_path / "reference")
     args = toy_scripts(tmp_path / "world", toy)
     plan = sweep.plan_from_args(sweep.build_parser().parse_args(args))
@@ -178,6 +166,12 @@ def test_a_rerun_submits_only_what_is_neither_finished_nor_queued(tmp_path, monk
     outcomes = slurm.run_on_slurm(plan, slurm.SlurmSettings(), None, sweep.is_done, sweep.Outcome)
     assert submitted == [fresh]
     assert [o.status for o in outcomes] == ["done", "done", "failed", "failed", "failed", "failed"]
+
+
+def test_slurm_refuses_the_local_execution_flags(tmp_path, capsys):
+    args = fake_world(tmp_path, ["coop"]) + ["--trainers", "CoOp", "--slurm"]
+    assert sweep.main(args + ["--warm"]) == 2
+    assert "--slurm gives every job its own allocation: drop --gpus, --warm and --jobs" in capsys.readouterr().err
 
 
 def test_settings_come_from_flags_over_the_site_defaults_file(tmp_path):

@@ -14,7 +14,13 @@ the <Trainer> folder) and CUDA_VISIBLE_DEVICES (with --gpus).
 A run whose folder holds done.json is skipped; any other run is (re)started and
 the engine resumes from its last checkpoint, so a killed sweep is resumed by
 running the same command again. A failing run is reported with its log and the
-sweep goes on; the exit status is 1 when any run failed, 2 on bad arguments.
+sweep goes on; a run that exits PREEMPTED (85) or RUN_LOCKED (86, its folder is
+in use by another sweep) is reported as such. The exit status is 1 when any run
+failed, 2 on bad arguments, 130 after Ctrl-C or SIGTERM (which stop every run in
+order; a sweep killed outright takes its runs with it, see tools/sweeping/).
+
+    python tools/sweep.py ... --slurm [--slurm-partition P --slurm-time MIN ...]   # one Slurm job per seed
+    python tools/sweep.py ... --status                                             # done/running/pending/failed
 """
 import argparse
 import contextlib
@@ -498,6 +504,9 @@ def main(argv=None):
             return 0
         if args.gpus:
             check_gpu_ids(args.gpus)
+        if args.slurm and (args.gpus or args.warm or args.jobs != 1):
+            raise SweepError("--slurm gives every job its own allocation: drop --gpus, --warm and --jobs "
+                             "(--slurm-gpus sets the GPUs per job)")
         if args.slurm:
             settings = slurm_settings(args)
             slurm.check_slurm_tools()
