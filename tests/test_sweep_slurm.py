@@ -174,7 +174,17 @@ def test_slurm_refuses_the_local_execution_flags(tmp_path, capsys):
     assert "--slurm gives every job its own allocation: drop --gpus, --warm and --jobs" in capsys.readouterr().err
 
 
-def test_settings_come_from_flags_over_the_site_defaults_file(tmp_path):
+def test_slurm_without_its_tools_says_what_is_missing(tmp_path, monkeypatch, capsys):
+    args = fake_world(tmp_path, ["coop"]) + ["--trainers", "CoOp", "--slurm"]
+    monkeypatch.setattr(slurm.shutil, "which", lambda tool: None)
+    assert sweep.main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --slurm needs Slurm's sbatch and squeue on PATH; run the sweep on a Slurm login node"
+    )
+
+
+def test_settings_come_from_flags_over_the_site_defaults_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(slurm, "DEFAULTS_FILE", tmp_path / "no_site_defaults.yaml")
     defaults = tmp_path / "slurm.yaml"
     defaults.write_text("partition: gpu\naccount: lab\ntime: 120\ngpus: 1\nsetup: [module load cuda]\n")
     settings = slurm.settings_from({"time": 30, "partition": None, "mem_gb": 16}, defaults)
@@ -187,3 +197,5 @@ def test_settings_come_from_flags_over_the_site_defaults_file(tmp_path):
         slurm.settings_from({}, defaults)
     with pytest.raises(slurm.SlurmError, match="does not exist"):
         slurm.settings_from({}, tmp_path / "missing.yaml")
+    with pytest.raises(slurm.SlurmError, match="Slurm time must be a whole number >= 1; got 0"):
+        slurm.settings_from({"time": 0}, None)
