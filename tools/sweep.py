@@ -434,7 +434,6 @@ def slurm_settings(args):
 
 def slurm_steps(plan):
     """Job -> the ScriptSteps its Slurm job runs (the local sweep's command lines, without a GPU slot)."""
-    plan.python = {}
 
     def steps_of(job):
         return [slurm.ScriptStep(script_argv(plan, run), run_environment(plan, run, None),
@@ -502,11 +501,11 @@ def main(argv=None):
         if args.status:
             print("\n".join(slurm.status(plan, is_done)))
             return 0
-        if args.gpus:
-            check_gpu_ids(args.gpus)
         if args.slurm and (args.gpus or args.warm or args.jobs != 1):
             raise SweepError("--slurm gives every job its own allocation: drop --gpus, --warm and --jobs "
                              "(--slurm-gpus sets the GPUs per job)")
+        if args.gpus:
+            check_gpu_ids(args.gpus)
         if args.slurm:
             settings = slurm_settings(args)
             slurm.check_slurm_tools()

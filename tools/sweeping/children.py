@@ -49,8 +49,11 @@ class ChildGroups:
 
     def add(self, pgid):
         with self.lock:
-            self.groups.add(pgid)
-            self._tell_guardian(f"+{pgid}")
+            self._add_locked(pgid)
+
+    def _add_locked(self, pgid):
+        self.groups.add(pgid)
+        self._tell_guardian(f"+{pgid}")
 
     def discard(self, pgid):
         with self.lock:
@@ -63,11 +66,11 @@ class ChildGroups:
 
     def run(self, argv, **popen_kwargs):
         """subprocess.run in a new process group that stop_all reaches; returns the exit status."""
-        with self.lock:
+        with self.lock:  # a group started here is one stop_all stops
             if self.stopping.is_set():
                 return -signal.SIGTERM
             process = subprocess.Popen(argv, start_new_session=True, **popen_kwargs)
-        self.add(process.pid)
+            self._add_locked(process.pid)
         try:
             return process.wait()
         finally:
