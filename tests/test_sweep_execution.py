@@ -149,6 +149,17 @@ def test_an_interrupted_sweep_says_one_line_stops_its_runs_and_resumes(world, si
     assert len(finishes) == len(set(finishes)) == 4
 
 
+def test_a_warm_folder_left_by_a_dead_sweep_is_removed_at_the_next_start(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f"sweep_warm_{dead.stdout.strip()}_abc"
+    alive = tmp_path / f"sweep_warm_{os.getpid()}_def"
+    for folder in (orphan, alive):
+        folder.mkdir()
+        (folder / "socket").write_text("")
+    sweep.remove_orphaned_warm_folders(tmp_path)
+    assert not orphan.exists() and alive.exists()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_warm_sweep_leaves_no_process_and_no_folder(world, signum):
     process = start_sweep(world, "--warm")

@@ -366,6 +366,17 @@ def report(plan, out_prefix=None, plot_path=None):
         return None
 
 
+WARM_FOLDER_PREFIX = "sweep_warm_"
+
+
+def remove_orphaned_warm_folders(parent):
+    """`sweep_warm_<pid>_*` folders whose sweep is gone (one its guardian could not remove)."""
+    for folder in Path(parent).glob(f"{WARM_FOLDER_PREFIX}*_*"):
+        owner = folder.name[len(WARM_FOLDER_PREFIX):].split("_", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists() and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def warm_python(enabled):
     """With --warm: the environment that makes the scripts' `$PYTHON` a warm-start client."""
@@ -374,7 +385,8 @@ def warm_python(enabled):
         return
     from tools.warm_start import SOCKET_ENV, WarmServer, write_client_launcher
 
-    folder = tempfile.mkdtemp(prefix="sweep_warm_")
+    remove_orphaned_warm_folders(tempfile.gettempdir())
+    folder = tempfile.mkdtemp(prefix=f"{WARM_FOLDER_PREFIX}{os.getpid()}_")
     CHILDREN.remove_on_crash(folder)
     server = WarmServer(os.path.join(folder, "socket")).start()
     CHILDREN.add(server.pid)
