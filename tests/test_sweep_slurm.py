@@ -168,6 +168,15 @@ def test_a_rerun_submits_only_what_is_neither_finished_nor_queued(tmp_path, monk
     assert [o.status for o in outcomes] == ["done", "done", "failed", "failed", "failed", "failed"]
 
 
+def test_a_job_carries_the_sweeps_variables_not_the_login_nodes_gpus(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    args = fake_world(tmp_path, ["coop"]) + ["--trainers", "CoOp"]
+    plan = sweep.plan_from_args(sweep.build_parser().parse_args(args))
+    train_step = sweep.slurm_steps(plan)(plan.jobs()[0])[0]
+    assert train_step.env["PYTHON"] == sys.executable and train_step.env["TRAINER_DIR"] == "CoOp"
+    assert "CUDA_VISIBLE_DEVICES" not in train_step.env and "PATH" not in train_step.env
+
+
 def test_slurm_refuses_the_local_execution_flags(tmp_path, capsys):
     args = fake_world(tmp_path, ["coop"]) + ["--trainers", "CoOp", "--slurm"]
     assert sweep.main(args + ["--warm"]) == 2

@@ -447,9 +447,13 @@ def slurm_settings(args):
 def slurm_steps(plan):
     """Job -> the ScriptSteps its Slurm job runs (the local sweep's command lines, without a GPU slot)."""
 
+    def sweep_variables(run):
+        """What the sweep adds to the environment; the node's own (its CUDA_VISIBLE_DEVICES, SLURM_*) stays."""
+        return {k: v for k, v in run_environment(plan, run, None).items() if os.environ.get(k) != v}
+
     def steps_of(job):
-        return [slurm.ScriptStep(script_argv(plan, run), run_environment(plan, run, None),
-                                 run.run_dir / "sweep_console.txt", run.run_dir) for run in job]
+        return [slurm.ScriptStep(script_argv(plan, run), sweep_variables(run), run.run_dir / "sweep_console.txt",
+                                 run.run_dir) for run in job]
 
     return steps_of
 

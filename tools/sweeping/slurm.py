@@ -9,6 +9,7 @@ saved) and submitit requeues it; the requeued job resumes the run. On a re-run
 of the sweep, finished runs are skipped and jobs still in the queue are not
 submitted again. `status()` reads the output tree and `squeue`.
 """
+import os
 import shutil
 import subprocess
 import sys
@@ -107,7 +108,7 @@ class ScriptStep:
     """One run of a job, as the local sweep would run it."""
 
     argv: list
-    env: dict
+    env: dict  # the sweep's variables, set over the node's environment
     console: Path
     run_dir: Path
 
@@ -135,7 +136,8 @@ class RunsJob:
                 continue
             step.console.parent.mkdir(parents=True, exist_ok=True)
             with open(step.console, "a") as console:
-                code = self._children.run(step.argv, env=step.env, stdout=console, stderr=subprocess.STDOUT)
+                env = {**os.environ, **step.env}
+                code = self._children.run(step.argv, env=env, stdout=console, stderr=subprocess.STDOUT)
             if code != 0 or not is_done(step.run_dir):
                 raise RuntimeError(f"{step.run_dir}: exit status {code}\n{tail(step.console)}")
         return "done"
