@@ -38,7 +38,8 @@ setup(
     extras_require={
         # open_clip's model zoo (LAION, DataComp, DFN, MetaCLIP backbones); OpenAI's models never need it.
         "open_clip": ["open_clip_torch>=2.20"],
-        "test": ["pytest>=7", "open_clip_torch>=2.20"],
+        "test": ["pytest>=7", "open_clip_torch>=2.20", "submitit>=1.5"],
         "tensorboard": ["tensorboard"],
+        "slurm": ["submitit>=1.5"],
     },
 )

@@ -29,12 +29,13 @@ from dassl.data.datasets import DATASET_REGISTRY, build_dataset  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.engine import run_fingerprint as fingerprints  # noqa: E402
 from dassl.engine.distributed import RankOutput, init_distributed_from_env, is_main_process, synchronize  # noqa: E402
+from dassl.engine.preemption import Preempted  # noqa: E402
 from dassl.engine.run_lock import RunFolderLock, RunLockedError  # noqa: E402
 from dassl.engine.trainer_base import checkpoint_filename  # noqa: E402
 from dassl.utils import collect_env_info, read_done_marker, set_random_seed, setup_logger, write_done_marker  # noqa: E402
+from dassl.utils import exit_codes  # noqa: E402
 from dassl.utils.atomic import remove_stale_temp_files  # noqa: E402
 from dassl.utils.errors import InputError  # noqa: E402
-from dassl.utils.exit_codes import RUN_LOCKED  # noqa: E402
 from trainers.common.feature_cache import backbone_fingerprint  # noqa: E402
 from dassl.utils.plugins import import_folder_modules, import_module_or_file  # noqa: E402
 
@@ -277,6 +278,9 @@ def run(cfg, args, request, state):
         if is_main_process():
             write_done_marker(cfg.OUTPUT_DIR, results)
         return results
+    except Preempted as stop:
+        run_logger.file.write(f"{stop}\n")
+        raise
     except BaseException:
         with contextlib.suppress(OSError):  # a full disk must not hide the error itself
             run_logger.file.write(traceback.format_exc())
@@ -298,14 +302,18 @@ def one_line_message(exc):
 
 
 def cli():
-    """Entry point: input errors (bad paths, names, config, data, checkpoints) print one line, not a traceback."""
+    """Entry point: input errors (bad paths, names, config, data, checkpoints) and a preemption
+    (exit status exit_codes.PREEMPTED) print one line, not a traceback."""
     try:
         main()
     except RunLockedError as exc:
         print(f"train.py: {one_line_message(exc)}", file=sys.stderr)
-        sys.exit(RUN_LOCKED)
+        sys.exit(exit_codes.RUN_LOCKED)
     except InputError as exc:
         sys.exit(f"train.py: error: {one_line_message(exc)}")
+    except Preempted as stop:
+        print(f"train.py: {stop}", file=sys.stderr)
+        sys.exit(exit_codes.PREEMPTED)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,10 @@ CASES = {
         ["TRAIN.CHECKPOINT_FREQ", "-1"],
         "TRAIN.CHECKPOINT_FREQ must be an integer >= 0; got -1." + fix("TRAIN.CHECKPOINT_FREQ"),
     ),
+    "resumable state frequency": (
+        ["TRAIN.SAVE_RESUMABLE_EVERY", "-1"],
+        "TRAIN.SAVE_RESUMABLE_EVERY must be an integer >= 0; got -1." + fix("TRAIN.SAVE_RESUMABLE_EVERY"),
+    ),
     "validation frequency": (
         ["TRAIN.VAL_FREQ", "-5"], "TRAIN.VAL_FREQ must be an integer >= 0; got -5." + fix("TRAIN.VAL_FREQ"),
     ),

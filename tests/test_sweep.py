@@ -17,6 +17,7 @@ from tests.helpers.fake_logs import (
     write_run_json,
 )
 from tools import sweep
+from tools.sweeping import devices
 
 DATASETS = ["dsa", "dsbb"]
 
@@ -107,6 +108,7 @@ def test_rerun_with_other_opts_is_not_skipped_with_the_old_table(world, capsys):
 
 def test_spreads_runs_over_gpus_one_at_a_time(world, capsys, monkeypatch):
     monkeypatch.setenv("FAKE_STEPS", "6")
+    monkeypatch.setattr(devices, "usable_gpu_count", lambda: 4)
     code = run_sweep(world, "--trainers", "CoOp", "--datasets", *DATASETS, "--seeds", 1, 2, "--gpus", "0", "3")
     assert code == 0
     ledger = read_ledger(world["ledger"])

@@ -142,7 +142,7 @@ def test_best_val_saves_and_deploys_the_best_model(toy):
     run(toy, out, "TEST.FINAL_MODEL", "best_val", "OPTIM.MAX_EPOCH", "2", "TRAIN.CHECKPOINT_FREQ", "0")
     log = (out / "log.txt").read_text()
     assert "Evaluate on the *val* set" in log and "Deploy the model with the best val performance" in log
-    assert sorted(os.listdir(out / "classifier")) == ["checkpoint", "model-best.pth.tar", "model.pth.tar-2"]
+    assert sorted(os.listdir(out / "classifier")) == ["checkpoint", "model-best.pth.tar", "model.pth.tar-1", "model.pth.tar-2"]
     assert "model-best.pth.tar to classifier" in log
 
 

@@ -16,7 +16,13 @@ trainer, seed, shots, class half and opts is skipped; any other run goes to its
 script (train.py returns a finished run's result, refuses a folder of another
 run, and resumes an unfinished one from its last checkpoint), so a killed sweep is resumed by
 running the same command again. A failing run is reported with its log and the
-sweep goes on; the exit status is 1 when any run failed, 2 on bad arguments.
+sweep goes on; a run that exits PREEMPTED (85) or RUN_LOCKED (86, its folder is
+in use by another sweep) is reported as such. The exit status is 1 when any run
+failed, 2 on bad arguments, 130 after Ctrl-C or SIGTERM (which stop every run in
+order; a sweep killed outright takes its runs with it, see tools/sweeping/).
+
+    python tools/sweep.py ... --slurm [--slurm-partition P --slurm-time MIN ...]   # one Slurm job per seed
+    python tools/sweep.py ... --status                                             # done/running/pending/failed
 """
 import argparse
 import ast
@@ -26,6 +32,7 @@ import os
 import queue
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +46,12 @@ from tqdm import tqdm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+from tools.sweeping.children import ChildGroups, load_exit_codes  # noqa: E402
+from tools.sweeping import slurm  # noqa: E402
+from tools.sweeping.devices import GpuError, check_gpu_ids  # noqa: E402
+
+exit_codes = load_exit_codes()
+
 PHASES = ("train_base", "test_new")
 SCRIPT_OF_PHASE = {"train_base": "base2new_train.sh", "test_new": "base2new_test.sh"}
 
@@ -208,17 +221,21 @@ def run_environment(plan, run, slot):
     )
     if slot is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot
+    env["PYTHON"] = sys.executable
     env.update(plan.python or {})
     return env
 
 
+CHILDREN = ChildGroups()
+
+
 def run_script(argv, env, console_path):
-    """Run one script with its output appended to console_path; return its exit status."""
+    """Run one script, in its own process group, with its output appended to console_path; return its exit status."""
     console_path.parent.mkdir(parents=True, exist_ok=True)
     with open(console_path, "a") as console:
         console.write(f"$ {shlex.join(argv)}\n")
         console.flush()
-        return subprocess.run(argv, env=env, stdout=console, stderr=subprocess.STDOUT).returncode
+        return CHILDREN.run(argv, env=env, stdout=console, stderr=subprocess.STDOUT)
 
 
 def tail(path, lines=8):
@@ -231,12 +248,22 @@ def tail(path, lines=8):
 @dataclass
 class Outcome:
     run: Run
-    status: str  # "done", "skipped", "failed", "not run"
+    status: str  # one of STATUSES
     message: str = ""
 
 
+STATUSES = ("done", "skipped", "failed", "not run", "running elsewhere", "preempted")
+NOT_FINISHED = ("failed", "not run", "running elsewhere", "preempted", "interrupted")
+
+
 def is_done(run_dir):
-    return (run_dir / "done.json").is_file()
+    """A valid done.json (the parser's test: a corrupt one is not finished); torch is imported
+    only once the file exists, so a fresh sweep starts at once."""
+    if not (run_dir / "done.json").is_file():
+        return False
+    from dassl.utils import is_run_done
+
+    return is_run_done(str(run_dir))
 
 
 def config_value(text):
@@ -272,18 +299,25 @@ def is_same_finished_run(plan, run):
         trained = plan.run_dir(run.row, run.dataset, run.seed, "train_base") / RUN_FILE
         expected["eval"] = {"model_run": file_sha256(trained) if trained.is_file() else None}
     return run_folder_state(str(run.run_dir), expected)[0] == FINISHED
+def script_argv(plan, run):
+    return ["bash", str(plan.script(run.row, run.phase)), run.dataset, str(run.seed),
+            run.row.config_for(run.dataset), *run.row.method.script_args]
 
 
 def execute_run(plan, run, slot, runner):
     if is_same_finished_run(plan, run):
         return Outcome(run, "skipped")
     console = run.run_dir / "sweep_console.txt"
-    argv = ["bash", str(plan.script(run.row, run.phase)), run.dataset, str(run.seed),
-            run.row.config_for(run.dataset), *run.row.method.script_args]
     started = time.time()
-    code = runner(argv, run_environment(plan, run, slot), console)
+    code = runner(script_argv(plan, run), run_environment(plan, run, slot), console)
     if code == 0 and is_done(run.run_dir):
         return Outcome(run, "done", f"{time.time() - started:.1f} s")
+    if CHILDREN.stopping.is_set():
+        return Outcome(run, "interrupted")
+    if code == exit_codes.RUN_LOCKED:
+        return Outcome(run, "running elsewhere", "another process holds its run folder")
+    if code == exit_codes.PREEMPTED:
+        return Outcome(run, "preempted", "stopped by a signal with its state saved; run the sweep again to resume it")
     log = run.run_dir / "log.txt"
     why = f"exit status {code}" if code != 0 else "the script exited 0 but wrote no done.json"
     where = log if log.is_file() else console
@@ -299,6 +333,8 @@ class Progress:
 
     def step(self, outcome):
         with self.lock:
+            if outcome.status == "interrupted":
+                return
             if outcome.status == "failed":
                 self.bar.write(f"FAILED {outcome.run.label}: {outcome.message}", file=sys.stderr)
             self.bar.set_postfix_str(f"{outcome.status} {outcome.run.label}", refresh=False)
@@ -322,8 +358,10 @@ def run_jobs(plan, runner=run_script):
         try:
             outcomes = []
             for run in job:
-                if outcomes and outcomes[-1].status in ("failed", "not run"):
-                    outcome = Outcome(run, "not run", "its train_base run failed")
+                if outcomes and outcomes[-1].status in NOT_FINISHED:
+                    outcome = Outcome(run, "not run", f"its train_base run is {outcomes[-1].status}")
+                elif CHILDREN.stopping.is_set():
+                    outcome = Outcome(run, "interrupted")
                 else:
                     outcome = execute_run(plan, run, slot, runner)
                 outcomes.append(outcome)
@@ -332,18 +370,24 @@ def run_jobs(plan, runner=run_script):
         finally:
             free_slots.put(slot)
 
-    with ThreadPoolExecutor(max_workers=len(plan.slots)) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(plan.slots))
+    try:
         results = list(pool.map(run_job, jobs))
-    progress.close()
+    except KeyboardInterrupt:
+        stop_everything()
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)
+        progress.close()
     return [outcome for outcomes in results for outcome in outcomes]
 
 
 def print_summary(outcomes):
-    counts = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed", "not run")}
-    print("Sweep: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    counts = {status: sum(o.status == status for o in outcomes) for status in STATUSES}
+    print("Sweep: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n or status in STATUSES[:4]))
     for outcome in outcomes:
-        if outcome.status == "failed":
-            print(f"  FAILED {outcome.run.label}: {outcome.message.splitlines()[0]}")
+        if outcome.status in ("failed", "running elsewhere", "preempted"):
+            print(f"  {outcome.status.upper()} {outcome.run.label}: {outcome.message.splitlines()[0]}")
 
 
 def report(plan, out_prefix=None, plot_path=None):
@@ -362,6 +406,17 @@ def report(plan, out_prefix=None, plot_path=None):
         return None
 
 
+WARM_FOLDER_PREFIX = "sweep_warm_"
+
+
+def remove_orphaned_warm_folders(parent):
+    """`sweep_warm_<pid>_*` folders whose sweep is gone (one its guardian could not remove)."""
+    for folder in Path(parent).glob(f"{WARM_FOLDER_PREFIX}*_*"):
+        owner = folder.name[len(WARM_FOLDER_PREFIX):].split("_", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists() and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def warm_python(enabled):
     """With --warm: the environment that makes the scripts' `$PYTHON` a warm-start client."""
@@ -370,12 +425,16 @@ def warm_python(enabled):
         return
     from tools.warm_start import SOCKET_ENV, WarmServer, write_client_launcher
 
-    folder = tempfile.mkdtemp(prefix="sweep_warm_")
+    remove_orphaned_warm_folders(tempfile.gettempdir())
+    folder = tempfile.mkdtemp(prefix=f"{WARM_FOLDER_PREFIX}{os.getpid()}_")
+    CHILDREN.remove_on_crash(folder)
     server = WarmServer(os.path.join(folder, "socket")).start()
+    CHILDREN.add(server.pid)
     try:
         yield {"PYTHON": write_client_launcher(folder), SOCKET_ENV: server.socket_path}
     finally:
         server.stop()
+        CHILDREN.discard(server.pid)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -400,7 +459,43 @@ def build_parser():
     parser.add_argument("--warm", action="store_true",
                         help="start runs from one warm process (saves the import time of every run; "
                              "each run is still its own forked process)")
+    add_slurm_arguments(parser)
     return parser
+
+
+def add_slurm_arguments(parser):
+    group = parser.add_argument_group("Slurm", "run every (trainer, dataset, seed) as a Slurm job (needs .[slurm])")
+    group.add_argument("--slurm", action="store_true", help="submit the unfinished runs to Slurm and wait for them")
+    group.add_argument("--status", action="store_true", help="show done / running / pending / failed runs and exit")
+    group.add_argument("--slurm-defaults", metavar="FILE",
+                       help="site defaults (YAML: partition, account, time, gpus, cpus, mem_gb, signal_delay_s, "
+                            "setup); default ~/.config/clip-prompt-toolkit/slurm.yaml if it exists")
+    group.add_argument("--slurm-partition")
+    group.add_argument("--slurm-account")
+    group.add_argument("--slurm-time", type=int, metavar="MINUTES", help="time limit of a job (default 1440)")
+    group.add_argument("--slurm-gpus", type=int, help="GPUs per job (default 0)")
+    group.add_argument("--slurm-cpus", type=int, help="CPUs per job (default 1)")
+    group.add_argument("--slurm-mem", type=float, metavar="GB", help="memory per job")
+
+
+def slurm_settings(args):
+    flags = {"partition": args.slurm_partition, "account": args.slurm_account, "time": args.slurm_time,
+             "gpus": args.slurm_gpus, "cpus": args.slurm_cpus, "mem_gb": args.slurm_mem}
+    return slurm.settings_from(flags, args.slurm_defaults)
+
+
+def slurm_steps(plan):
+    """Job -> the ScriptSteps its Slurm job runs (the local sweep's command lines, without a GPU slot)."""
+
+    def sweep_variables(run):
+        """What the sweep adds to the environment; the node's own (its CUDA_VISIBLE_DEVICES, SLURM_*) stays."""
+        return {k: v for k, v in run_environment(plan, run, None).items() if os.environ.get(k) != v}
+
+    def steps_of(job):
+        return [slurm.ScriptStep(script_argv(plan, run), sweep_variables(run), run.run_dir / "sweep_console.txt",
+                                 run.run_dir) for run in job]
+
+    return steps_of
 
 
 def plan_from_args(args):
@@ -423,17 +518,64 @@ def plan_from_args(args):
     )
 
 
+INTERRUPTED = 130  # the shell's status for a command ended by Ctrl-C
+
+
+def raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def stop_everything():
+    """After Ctrl-C or SIGTERM: no second signal interrupts the stopping of every run."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    CHILDREN.stop_all()
+
+
+def run_stoppable(plan, warm):
+    """run_jobs, with Ctrl-C and SIGTERM stopping every run in order (KeyboardInterrupt
+    reaches the caller once they have stopped) and a guardian for a sweep killed outright."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    CHILDREN.stopping.clear()
+    CHILDREN.start_guardian()
+    try:
+        with warm_python(warm) as python_env:
+            plan.python = python_env
+            return run_jobs(plan)
+    finally:
+        CHILDREN.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         plan = plan_from_args(args)
         check_plan(plan)
-    except SweepError as error:
+        if args.status:
+            print("\n".join(slurm.status(plan, is_done)))
+            return 0
+        if args.slurm and (args.gpus or args.warm or args.jobs != 1):
+            raise SweepError("--slurm gives every job its own allocation: drop --gpus, --warm and --jobs "
+                             "(--slurm-gpus sets the GPUs per job)")
+        if args.gpus:
+            check_gpu_ids(args.gpus)
+        if args.slurm:
+            settings = slurm_settings(args)
+            slurm.check_slurm_tools()
+    except (SweepError, GpuError, slurm.SlurmError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    with warm_python(args.warm) as python_env:
-        plan.python = python_env
-        outcomes = run_jobs(plan)
+    try:
+        if args.slurm:
+            outcomes = slurm.run_on_slurm(plan, settings, slurm_steps(plan), is_done, Outcome)
+        else:
+            outcomes = run_stoppable(plan, args.warm)
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED
     print_summary(outcomes)
     report(plan, args.out_prefix, args.plot)
     return 1 if any(o.status == "failed" for o in outcomes) else 0

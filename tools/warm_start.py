@@ -16,6 +16,7 @@ lines: the sweep only sets `PYTHON` to this file's client.
 import json
 import os
 import runpy
+import select
 import signal
 import socket
 import sys
@@ -91,6 +92,19 @@ def _run_child(request, stdout_fd, stderr_fd):
     os._exit(code)
 
 
+def _wait_unless_client_gone(child, connection):
+    """The run's exit status; if the client goes away first (its script was stopped), the run gets
+    SIGTERM, as it would have in the client's place, and its status is still waited for."""
+    while True:
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid:
+            return os.waitstatus_to_exitcode(status)
+        readable, _, _ = select.select([connection], [], [], 0.1)
+        if readable and not connection.recv(1, socket.MSG_PEEK):
+            os.kill(child, signal.SIGTERM)
+            return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+
+
 class WarmServer:
     """Listens on a Unix socket; one forked child per request."""
 
@@ -111,6 +125,7 @@ class WarmServer:
             self.pid = pid
             return self
         try:
+            os.setsid()  # its own process group: stop() and the sweep's guardian end it with every run it forked
             _preload()
             self._serve(listener)
         finally:
@@ -137,13 +152,12 @@ class WarmServer:
                 _run_child(request, *fds)
             for fd in fds:
                 os.close(fd)
-            _, status = os.waitpid(child, 0)
-            code = os.waitstatus_to_exitcode(status)
+            code = _wait_unless_client_gone(child, connection)
             _send_message(connection, {"exit_code": code if code >= 0 else 128 - code})
 
     def stop(self):
         if self.pid:
-            os.kill(self.pid, signal.SIGTERM)
+            os.killpg(self.pid, signal.SIGTERM)
             os.waitpid(self.pid, 0)
             self.pid = None
         if os.path.exists(self.socket_path):

@@ -115,6 +115,8 @@ def _optim():
 def _train():
     node = CN()
     node.CHECKPOINT_FREQ = 0
+    # Resumable state every N epochs (iteration mode: N loader passes), newest two kept; 0: off
+    node.SAVE_RESUMABLE_EVERY = 1
     node.PRINT_FREQ = 10
     node.COUNT_ITER = "train_x"
     node.VAL_FREQ = 0

@@ -33,6 +33,7 @@ def _check_train_loop(cfg):
     check_int_at_least("OPTIM.MAX_EPOCH", cfg.OPTIM.MAX_EPOCH, 0)
     check_int_at_least("TRAIN.PRINT_FREQ", cfg.TRAIN.PRINT_FREQ, 1)
     check_int_at_least("TRAIN.CHECKPOINT_FREQ", cfg.TRAIN.CHECKPOINT_FREQ, 0)
+    check_int_at_least("TRAIN.SAVE_RESUMABLE_EVERY", cfg.TRAIN.SAVE_RESUMABLE_EVERY, 0)
     check_int_at_least("TRAIN.VAL_FREQ", cfg.TRAIN.VAL_FREQ, 0)
     check_choice("TEST.FINAL_MODEL", cfg.TEST.FINAL_MODEL, FINAL_MODELS)
     check_choice("TEST.SPLIT", cfg.TEST.SPLIT, TEST_SPLITS)

@@ -2,7 +2,9 @@
 
 Bookkeeping reuses the epoch machinery with "epoch" meaning "iteration":
 checkpoints are `model.pth.tar-<iterations done>`, resume restores the
-iteration counter and starts a new loader pass. The scheduler is stepped
+iteration counter and starts a new loader pass. The resumable state is saved
+at the end of every TRAIN.SAVE_RESUMABLE_EVERY loader passes, the points from
+which a resumed run goes on exactly like an uninterrupted one. The scheduler is stepped
 before every optimizer step (see IterationCosineScheduler).
 """
 import datetime
@@ -15,6 +17,10 @@ class IterationLoop:
     """Mixed into TrainerX; `train()` dispatches here when OPTIM.MAX_ITER > 0."""
 
     def train_by_iterations(self):
+        with self.preemption:
+            return self._iterate()
+
+    def _iterate(self):
         self.max_epoch = self.max_iter = self.cfg.OPTIM.MAX_ITER
         self.num_batches = self.max_iter
         self.lr_stepped_per_iteration = True
@@ -38,6 +44,7 @@ class IterationLoop:
                 self.write_scalar("train/" + name, meter.avg, self.iteration)
             self.write_scalar("train/lr", self.get_current_lr(), self.iteration)
             self.after_iteration()
+            self.stop_if_preempted(f"iteration {self.iteration}", self.iteration)
             end = time.time()
         return self.after_train()
 
@@ -69,7 +76,8 @@ class IterationLoop:
             if best_val and result > self.best_result:
                 self.best_result = result
                 self.save_model(k - 1, self.output_dir, val_result=result, model_name="model-best.pth.tar")
-        freq = cfg.TRAIN.CHECKPOINT_FREQ
-        if (freq > 0 and k % freq == 0) or last:
-            self.save_model(k - 1, self.output_dir)
+        freq, every = cfg.TRAIN.CHECKPOINT_FREQ, cfg.TRAIN.SAVE_RESUMABLE_EVERY
+        pass_end = every > 0 and k % (every * len(self.train_loader_x)) == 0
+        if (freq > 0 and k % freq == 0) or last or pass_end:
+            self.save_resumable_state(k - 1, self.output_dir, self.checkpoint_requested)
         self.epoch_bar.update(1)

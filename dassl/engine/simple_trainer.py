@@ -84,9 +84,21 @@ class SimpleTrainer(TrainerBase):
             if curr_result > self.best_result:
                 self.best_result = curr_result
                 self.save_model(self.epoch, self.output_dir, val_result=curr_result, model_name="model-best.pth.tar")
-        if meet_checkpoint_freq or last_epoch:
-            self.save_model(self.epoch, self.output_dir)
+        every = self.cfg.TRAIN.SAVE_RESUMABLE_EVERY
+        resumable = every > 0 and (self.epoch + 1) % every == 0
+        if meet_checkpoint_freq or last_epoch or resumable:
+            self.save_resumable_state(self.epoch, self.output_dir, self.checkpoint_requested)
         self.epoch_bar.update(1)
+
+    def checkpoint_requested(self, number):
+        """Whether checkpoint `model.pth.tar-<number>` is one the user keeps (CHECKPOINT_FREQ, or the final one)."""
+        freq = self.cfg.TRAIN.CHECKPOINT_FREQ
+        return number == self.max_epoch or (freq > 0 and number % freq == 0)
+
+    def stop_if_preempted(self, where, done):
+        """After a SIGTERM/SIGUSR1: raise Preempted, naming the state (`done` epochs or iterations) a restart resumes."""
+        saved = f"the run resumes from its last saved state in {self.output_dir}" if done else "nothing was saved yet"
+        self.preemption.check(where, saved)
 
     def after_train(self):
         self.epoch_bar.close()

@@ -8,11 +8,25 @@ from ..utils import capture_rng_state, load_checkpoint, restore_rng_state, save_
 from ..utils.errors import CheckpointMismatchError, MissingCheckpointError, TrainingDivergedError
 from ..utils.torchtools import BEST_FILE, POINTER_FILE, apply_checkpoint, load_first_readable, resume_candidates
 from .distributed import is_main_process, synchronize
+from .preemption import PreemptionWatch
+
+CHECKPOINT_PREFIX = "model.pth.tar-"
 
 
 def checkpoint_filename(epoch=None):
     """`model.pth.tar-<epoch>`, or `model-best.pth.tar` without an epoch."""
-    return BEST_FILE if epoch is None else f"model.pth.tar-{epoch}"
+    return BEST_FILE if epoch is None else f"{CHECKPOINT_PREFIX}{epoch}"
+
+
+def superseded_checkpoints(folder, requested):
+    """Files `model.pth.tar-N` of `folder` older than its newest two (the resume point and its
+    fallback) whose N was not `requested` (by TRAIN.CHECKPOINT_FREQ or as the final one)."""
+    numbered = sorted(
+        (int(name[len(CHECKPOINT_PREFIX):]), name)
+        for name in os.listdir(folder)
+        if name.startswith(CHECKPOINT_PREFIX) and name[len(CHECKPOINT_PREFIX):].isdigit()
+    )
+    return [os.path.join(folder, name) for number, name in numbered[:-2] if not requested(number)]
 
 
 class TrainerBase:
@@ -23,6 +37,7 @@ class TrainerBase:
         self._optims = OrderedDict()
         self._scheds = OrderedDict()
         self._writer = None
+        self.preemption = PreemptionWatch()
 
     def register_model(self, name="model", model=None, optim=None, sched=None):
         """Make `model` part of the trainer: mode switches, LR steps, checkpoints."""
@@ -66,6 +81,15 @@ class TrainerBase:
                 "rng_state": rng_state,
             }
             save_checkpoint(state, os.path.join(directory, name), is_best=is_best, model_name=model_name)
+
+    def save_resumable_state(self, epoch, directory, requested):
+        """save_model, then drop the resume-only checkpoints it supersedes (see superseded_checkpoints)."""
+        self.save_model(epoch, directory)
+        if not is_main_process():
+            return
+        for name in self.get_model_names():
+            for path in superseded_checkpoints(os.path.join(directory, name), requested):
+                os.remove(path)
 
     def resume_model_if_exist(self, directory):
         """Resume every registered model from `directory/<name>/checkpoint`; returns the start epoch (0 if none).
@@ -211,11 +235,13 @@ class TrainerBase:
         """before_train, then before/run/after_epoch for each epoch, then after_train."""
         self.start_epoch = start_epoch
         self.max_epoch = max_epoch
-        self.before_train()
-        for self.epoch in range(self.start_epoch, self.max_epoch):
-            self.before_epoch()
-            self.run_epoch()
-            self.after_epoch()
+        with self.preemption:
+            self.before_train()
+            for self.epoch in range(self.start_epoch, self.max_epoch):
+                self.before_epoch()
+                self.run_epoch()
+                self.after_epoch()
+                self.preemption.check(f"the end of epoch {self.epoch + 1}", f"its state is saved in {self.output_dir}")
         return self.after_train()
 
     def before_train(self):

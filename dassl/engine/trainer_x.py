@@ -36,6 +36,7 @@ class TrainerX(IterationLoop, SimpleTrainer):
         for self.batch_idx, batch in enumerate(self.train_loader_x):
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)
+            self.stop_if_preempted(f"epoch {self.epoch + 1} batch {self.batch_idx + 1}", self.epoch)
             batch_time.update(time.time() - end)
             losses.update(loss_summary)
             bar.update(1)

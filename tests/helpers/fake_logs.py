@@ -187,14 +187,14 @@ def trainer_of_scripts(method):
 
 
 def write_fake_scripts(root, methods, datasets):
-    """ROOT/scripts/<method>/base2new_{train,test}.sh that run `fake_run`, and
+    """ROOT/scripts/<method>/base2new_{train,test}.sh that run `fake_run` with "$PYTHON" (set by the sweep), and
     ROOT/configs/datasets/<dataset>.yaml; returns ROOT/scripts."""
     scripts = os.path.join(root, "scripts")
     for method in methods:
         os.makedirs(os.path.join(scripts, method), exist_ok=True)
         for phase, name in (("train_base", "base2new_train.sh"), ("test_new", "base2new_test.sh")):
             text = FAKE_SCRIPT.format(
-                script=name, phase=phase, python=sys.executable, fake_logs=os.path.abspath(__file__),
+                script=name, phase=phase, python='"$PYTHON"', fake_logs=os.path.abspath(__file__),
                 accuracy=FAKE_ACCURACY[phase], trainer=trainer_of_scripts(method),
             )
             with open(os.path.join(scripts, method, name), "w") as f:

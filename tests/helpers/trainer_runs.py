@@ -100,6 +100,24 @@ def killed_after(trainer_class, hook, when):
 
 
 TOY_DATASET_YAML = "DATASET:\n  NAME: ToyDataset\n"
+TOY_EPOCHS_YAML = """
+INPUT:
+  SIZE: (8, 8)
+  TRANSFORMS: ["random_flip", "normalize"]
+DATALOADER:
+  NUM_WORKERS: 0
+  TRAIN_X:
+    BATCH_SIZE: 4
+  TEST:
+    BATCH_SIZE: 8
+OPTIM:
+  NAME: sgd
+  LR: 0.002
+  MAX_EPOCH: 8
+  LR_SCHEDULER: cosine
+TRAIN:
+  PRINT_FREQ: 2
+"""  # 8 epochs of 5 toy batches, no CHECKPOINT_FREQ: the resume tests' run
 
 
 def write_toy_run_folder(base, trainer_yaml):
@@ -110,11 +128,15 @@ def write_toy_run_folder(base, trainer_yaml):
     return base
 
 
-def run_toy_training(toy, out, *extra):
-    """A seeded ToyTrainer run through train.main in a folder made by `write_toy_run_folder`."""
-    argv = [
+def toy_training_argv(toy, out, *extra):
+    """train.py arguments of a seeded ToyTrainer run in a folder made by `write_toy_run_folder`."""
+    return [
         "--root", str(toy / "data"), "--output-dir", str(out), "--seed", "0", "--trainer", "ToyTrainer",
         "--dataset-config-file", str(toy / "toy.yaml"), "--config-file", str(toy / "trainer.yaml"),
         "--import", "tests.helpers.toy_dataset", *extra,
     ]
-    return train.main(argv, plugin_folders=())
+
+
+def run_toy_training(toy, out, *extra):
+    """A seeded ToyTrainer run through train.main in a folder made by `write_toy_run_folder`."""
+    return train.main(toy_training_argv(toy, out, *extra), plugin_folders=())
