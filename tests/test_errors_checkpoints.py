@@ -83,7 +83,6 @@ def test_fuzzed_checkpoints_are_never_loaded_silently(tmp_path):
 def test_resume_falls_back_to_the_previous_checkpoint(tmp_path, capsys):
     for epoch in (1, 2, 3):
         save_checkpoint(make_state(epoch, seed=epoch), str(tmp_path))
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.pth.tar-2", "model.pth.tar-3"]
     newest = tmp_path / "model.pth.tar-3"
     data = bytearray(newest.read_bytes())
     data[len(data) // 2] ^= 0xFF

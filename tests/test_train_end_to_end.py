@@ -59,8 +59,8 @@ def test_training_writes_log_checkpoints_and_done_marker(reference_run):
     assert re.search(r"=> result\n\* total: 12\n\* correct: \d+\n\* accuracy: \d+\.\d\d%\n\* error: \d+\.\d\d%\n\* macro_f1: ", log)
     assert re.search(r"epoch \[4/4\] batch \[4/4\] time \d\.\d{3} \(\d\.\d{3}\) data .* loss .* acc .* lr \d\.\d{4}e-0\d eta \d:\d\d:\d\d", log)
     assert re.search(r"Elapsed: \d+:\d\d:\d\d", log)
-    assert sorted(os.listdir(out / "classifier")) == ["checkpoint", "model.pth.tar-3", "model.pth.tar-4"], (
-        "the newest checkpoint and the previous one (the fallback for resuming)")
+    assert sorted(os.listdir(out / "classifier")) == ["checkpoint"] + [f"model.pth.tar-{e}" for e in range(1, 5)], (
+        "TRAIN.CHECKPOINT_FREQ 1 keeps every epoch")
     assert (out / "classifier" / "checkpoint").read_text() == "model.pth.tar-4\n"
     assert is_run_done(out)
     done = json.loads((out / "done.json").read_text())

@@ -5,6 +5,7 @@ never stale and nothing has to clean it up. A second `train.py` on the same
 folder gets RunLockedError, and train.py exits with
 `dassl.utils.exit_codes.RUN_LOCKED` ("running elsewhere").
 """
+import errno
 import fcntl
 import os
 
@@ -38,7 +39,11 @@ class RunFolderLock:
                 "or pass another --output-dir"
             ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:  # the pid only informs; a full disk is reported by the run's first real write
+            if exc.errno != errno.ENOSPC:
+                raise
         self._fd = fd
         return self
 

@@ -88,15 +88,6 @@ def checkpoint_epoch(name):
     return int(match.group(1)) if match else None
 
 
-def remove_older_checkpoints(save_dir, newest):
-    """Keep `newest` and the epoch file before it (the fallback for resuming); delete every other epoch file."""
-    epochs = sorted((epoch, name) for name in os.listdir(save_dir) if (epoch := checkpoint_epoch(name)) is not None)
-    previous = [name for epoch, name in epochs if epoch < checkpoint_epoch(newest)][-1:]
-    for _, name in epochs:
-        if name not in (newest, *previous):
-            os.remove(os.path.join(save_dir, name))
-
-
 def _strip_module_prefix(state_dict):
     return OrderedDict((k[len("module.") :] if k.startswith("module.") else k, v) for k, v in state_dict.items())
 
@@ -105,8 +96,8 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
     """Save `state` to `save_dir/<model_name or model.pth.tar-<epoch>>`, atomically.
 
     A regular save (no `model_name`) also rewrites the `checkpoint` pointer
-    file, which names the latest file for resuming, and removes epoch files
-    older than the previous one; `is_best` writes the same bytes to
+    file, which names the latest file for resuming (the trainer prunes the
+    resume-only files it supersedes); `is_best` writes the same bytes to
     `model-best.pth.tar`.
     """
     _ensure_plain(state, "checkpoint")
@@ -118,7 +109,6 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
     print(f"Checkpoint saved to {fpath}")
     if not model_name:
         atomic_write_text(os.path.join(save_dir, POINTER_FILE), os.path.basename(fpath) + "\n")
-        remove_older_checkpoints(save_dir, os.path.basename(fpath))
     if is_best:
         best_path = os.path.join(save_dir, BEST_FILE)
         atomic_write_bytes(best_path, data)
