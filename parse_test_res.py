@@ -29,13 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from tabulate import tabulate
 
-from dassl.evaluation.published import load_published, published_method
-from dassl.utils import is_run_done
+from reporting.published import load_published, published_method
+from reporting.stats import Stat, spread
+from reporting.runs import DONE_MARKER, TEST_END_SIGNAL, TRAIN_END_SIGNALS, read_run_value, scan_log
 
-TRAIN_END_SIGNALS = ("Finish training", "Finished training")
-TEST_END_SIGNAL = "=> result"
 PHASES = ("train_base", "test_new")
-DONE_MARKER = "done.json"
 
 
 class ParseError(Exception):
@@ -43,27 +41,6 @@ class ParseError(Exception):
 
 
 # ----------------------------------------------------------------------------- logs
-
-
-def metric_regex(keyword):
-    """The evaluator line `* <keyword>: X%` (1 or 2 decimals, or exponent)."""
-    return re.compile(rf"\* {re.escape(keyword)}: ([\.\deE+-]+)%")
-
-
-def scan_log(log_path, keyword, end_signals):
-    """(whether an end signal was seen, last keyword value after the first end signal)."""
-    regex = metric_regex(keyword)
-    seen_end = False
-    value = None
-    with open(log_path, encoding="utf-8", errors="replace") as f:
-        for raw in f:
-            line = raw.strip()
-            if line in end_signals:
-                seen_end = True
-            match = regex.search(line)
-            if match and seen_end:
-                value = float(match.group(1))
-    return seen_end, value
 
 
 def end_signals_for(test_log):
@@ -74,19 +51,10 @@ def listdir_nohidden(path):
     return sorted(name for name in os.listdir(path) if not name.startswith("."))
 
 
-def compute_ci95(values):
-    return 1.96 * np.std(values) / np.sqrt(len(values))
-
-
-def spread(values, ci95):
-    """Numpy std (ddof 0, as upstream) or the 95% confidence half-width."""
-    return compute_ci95(values) if ci95 else np.std(values)
-
-
 # ----------------------------------------------------------------------------- upstream mode
 
 
-def parse_directory(directory, keyword="accuracy", test_log=False, ci95=False):
+def parse_directory(directory, keyword="accuracy", test_log=False, ci95=False, multi_exp=False):
     """Upstream `parse_function`: print one line per seed folder and the
     summary; return the mean. Plain files beside the seed folders are ignored."""
     print(f"Parsing files in {directory}")
@@ -102,7 +70,7 @@ def parse_directory(directory, keyword="accuracy", test_log=False, ci95=False):
         if not os.path.isfile(log_path):
             raise ParseError(
                 f"{log_path} does not exist: every folder in {directory} must be a run folder holding "
-                "log.txt (use --multi-exp when it holds experiment folders)"
+                "log.txt" + ("" if multi_exp else " (use --multi-exp when it holds experiment folders)")
             )
         _, value = scan_log(log_path, keyword, end_signals)
         if value is not None:
@@ -124,12 +92,27 @@ def parse_directory(directory, keyword="accuracy", test_log=False, ci95=False):
     return mean
 
 
+def experiment_dirs(directory):
+    """Every folder under DIRECTORY whose subfolders are run folders (hold log.txt):
+    the experiments of upstream's layout, and of the few-shot layout's deeper
+    <cfg>_<K>shots/<variant>/seed<S> folders."""
+    found = []
+    for parent, subdirs, _ in os.walk(directory):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        if any(os.path.isfile(os.path.join(parent, d, "log.txt")) for d in subdirs):
+            found.append(parent)
+            subdirs[:] = []
+    return found
+
+
 def parse_multi_exp(directory, keyword="accuracy", test_log=False, ci95=False):
     """Upstream --multi-exp: summarise every experiment folder, then their mean."""
     if not os.path.isdir(directory):
         raise ParseError(f"{directory} is not a directory; pass the folder that holds the experiment folders")
-    experiments = [n for n in listdir_nohidden(directory) if os.path.isdir(os.path.join(directory, n))]
-    means = [parse_directory(os.path.join(directory, n), keyword, test_log, ci95) for n in experiments]
+    experiments = experiment_dirs(directory)
+    if not experiments:
+        raise ParseError(f"no experiment folder under {directory}: none holds seed folders with log.txt")
+    means = [parse_directory(path, keyword, test_log, ci95, multi_exp=True) for path in experiments]
     print("Average performance")
     print(f"* {keyword}: {np.mean(means):.2f}%")
     return np.mean(means)
@@ -151,35 +134,13 @@ class RunResult:
     path: str
     value: float = None
     problem: str = None
-
-
-def log_files(run_dir):
-    """log.txt, then the timestamped logs a restarted run writes beside it (oldest first)."""
-    names = [n for n in os.listdir(run_dir) if n == "log.txt" or n.startswith("log.txt-")]
-    return [os.path.join(run_dir, n) for n in sorted(names)]
-
-
-def read_run_value(log_path, phase, keyword):
-    """Base: last value after the training end line, or the `=> result` block
-    of an eval-only run (zero-shot). New: the eval-only `=> result` block."""
-    if phase == "train_base":
-        seen_end, value = scan_log(log_path, keyword, TRAIN_END_SIGNALS)
-        if seen_end:
-            return value
-    return scan_log(log_path, keyword, (TEST_END_SIGNAL,))[1]
+    reference: bool = False  # a log of the reference repositories (no done.json)
 
 
 def read_run(run_dir, key, keyword):
-    """A RunResult for one seed folder: counted only with done.json and a result."""
-    if not is_run_done(run_dir):
-        return RunResult(**key, path=run_dir, problem=f"unfinished (no {DONE_MARKER})")
-    logs = log_files(run_dir)
-    if not logs:
-        return RunResult(**key, path=run_dir, problem="no log.txt")
-    values = [v for v in (read_run_value(p, key["phase"], keyword) for p in logs) if v is not None]
-    if not values:
-        return RunResult(**key, path=run_dir, problem=f"no '* {keyword}: X%' result in its log")
-    return RunResult(**key, path=run_dir, value=values[-1])
+    """A RunResult for one seed folder (see reporting.runs for what counts)."""
+    read = read_run_value(run_dir, key["phase"] == "train_base", keyword)
+    return RunResult(**key, path=run_dir, value=read.value, problem=read.problem, reference=read.reference)
 
 
 RUN_DIR_PATTERN = re.compile(r"shots_(\d+)/([^/]+)/([^/]+)/seed(\d+)$")
@@ -214,23 +175,6 @@ def collect_runs(output_root, keyword="accuracy"):
 
 def harmonic_mean(base, new):
     return 2 * base * new / (base + new) if base + new > 0 else 0.0
-
-
-@dataclass
-class Stat:
-    """A mean over seeds with its spread and the seeds it came from."""
-
-    mean: float
-    spread: float
-    seeds: tuple
-
-    @classmethod
-    def of(cls, by_seed, ci95):
-        if not by_seed:
-            return None
-        seeds = tuple(sorted(by_seed))
-        values = [by_seed[s] for s in seeds]
-        return cls(float(np.mean(values)), float(spread(values, ci95)), seeds)
 
 
 @dataclass
@@ -288,6 +232,9 @@ def table_problems(runs_by_dataset, rows):
         for run in sorted(runs, key=lambda r: (r.phase, r.seed)):
             if run.problem:
                 problems.append(f"{dataset} {run.phase} seed{run.seed}: {run.problem} - {run.path}")
+            elif run.reference:
+                problems.append(f"{dataset} {run.phase} seed{run.seed}: reference log (no {DONE_MARKER}), "
+                                f"counted - {run.path}")
         for phase in PHASES:
             for seed in expected:
                 if (phase, seed) not in present:

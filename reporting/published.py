@@ -38,3 +38,49 @@ def published_for(trainer, dataset_stem):
     if entry is None:
         return None
     return entry["datasets"].get(dataset_stem)
+
+
+PROTOCOLS_FILE = Path(__file__).with_name("published_protocols.json")
+PROTOCOL_KEYS = {"fewshot": "few_shot", "xd": "cross_dataset", "dg": "domain_generalization"}
+
+
+@lru_cache(maxsize=1)
+def load_protocols():
+    """Few-shot, cross-dataset and DG numbers with their sources (`sources`,
+    `benchmarks`, `dg_targets`, `protocols`); a copy of the project's spec data."""
+    with open(PROTOCOLS_FILE, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def citation(entry):
+    """Where an entry's numbers were read: the paper and table, and the copies read."""
+    averages = entry.get("averages_vit_b16") or entry.get("averages")
+    if averages:
+        backbone = averages.get("backbone", "ViT-B/16" if "averages_vit_b16" in entry else "backbone not stated")
+        return f"11-dataset few-shot averages read in {averages['source']} ({backbone})"
+    paper = entry.get("paper_source", {})
+    parts = [paper.get("paper"), paper.get("table")] + [f"read in {r}" for r in entry.get("read_from", [])]
+    return "; ".join(p for p in parts if p)
+
+
+def published_protocol(protocol, trainer):
+    """What a paper reports for `trainer` (a row name; TGPT = TGP-T) in `protocol`
+    (fewshot, xd or dg), or None: `{"source": acc, "datasets": {stem: acc},
+    "average": acc, "shots": {K: 11-dataset average}, "citation": text}`.
+    Numbers that were not found are absent, never filled in."""
+    data = load_protocols()
+    methods = data["protocols"][PROTOCOL_KEYS[protocol]]["methods"]
+    entry = next((e for name, e in methods.items() if name.replace("-", "") == trainer.replace("-", "")), None)
+    if entry is None:
+        return None
+    datasets = entry.get("datasets")
+    averages = entry.get("averages_vit_b16") or entry.get("averages") or {}
+    result = {
+        "source": entry.get("source_imagenet"),
+        "datasets": {d: v["acc"] for d, v in datasets.items()} if isinstance(datasets, dict) else {},
+        "average": entry.get("average"),
+        "shots": {int(k): v for k, v in averages.get("shots", {}).items()},
+        "citation": citation(entry),
+    }
+    has_numbers = result["source"] is not None or result["datasets"] or result["average"] is not None or result["shots"]
+    return result if has_numbers else None

@@ -12,6 +12,7 @@
 #               is honoured, e.g. EXTRA_OPTS='OPTIM.MAX_EPOCH 2 TRAINER.COOP.CTX_INIT "a photo of a"'
 #   TRAINER_DIR name of the <Trainer> folder in the output tree (default: the trainer name);
 #               lets plug-in rows such as CoCoOp+TextRefiner keep their own folders
+# A script may fill the IMPORT_FLAGS array (`--import MODULE` pairs) before calling run_once.
 #
 # A run folder holding done.json is finished and skipped; any other folder is (re)run and
 # train.py resumes from its last checkpoint. Test runs read the checkpoint epoch from the
@@ -42,6 +43,7 @@ OUTPUT="$(absolute_path "${OUTPUT:-${REPO_ROOT}/output}")"
 SHOTS="${SHOTS:-16}"
 PYTHON="${PYTHON:-python}"
 eval "EXTRA=(${EXTRA_OPTS:-})"
+IMPORT_FLAGS=()
 cd "${REPO_ROOT}"
 
 # usage N_REQUIRED N_GIVEN "ARGS" : exit with a usage line unless enough arguments were given.
@@ -81,7 +83,7 @@ run_once() {
         return 0
     fi
     echo "Run ${outdir}"
-    "${PYTHON}" train.py "${flags[@]}" --output-dir "${outdir}" "$@" "${EXTRA[@]}"
+    "${PYTHON}" train.py "${IMPORT_FLAGS[@]}" "${flags[@]}" --output-dir "${outdir}" "$@" "${EXTRA[@]}"
 }
 
 # load_epoch_flags MODEL_DIR : the --load-epoch flag for the checkpoint the pointer names
