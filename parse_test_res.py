@@ -17,6 +17,18 @@ walks output/base2new/{train_base,test_new}/<dataset>/shots_<K>/<Trainer>/<cfg>/
 and prints one Base/New/H table per (trainer, config, shots), with the published
 numbers beside the user's where a paper reports them, then writes the tables as
 Markdown and CSV (default output/base2new_results.{md,csv}).
+
+Few-shot, cross-dataset and domain-generalisation modes (beyond upstream)::
+
+    python parse_test_res.py --fewshot output [--plot fewshot.png]   # datasets x shots, methods as rows
+    python parse_test_res.py --xd output [--source imagenet]         # source, 10 targets, average
+    python parse_test_res.py --dg output                             # source, ImageNet-V2/-Sketch/-A/-R, average
+    python parse_test_res.py --all output                            # every protocol found
+
+read the CoOp repositories' layout (reporting/protocol_runs.py). In every
+mode but upstream's, a run of this toolkit counts only with its done.json (whose
+value wins over the log), and a reference repository's folder counts when its log
+holds the end signal and a result, flagged "reference log" (reporting/runs.py).
 """
 import argparse
 import csv
@@ -29,15 +41,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from tabulate import tabulate
 
-from reporting.published import load_published, published_method
-from reporting.stats import Stat, spread
+from reporting.cells import diff, fmt, fmt_stat
+from reporting.errors import ReportError
+from reporting.protocol_report import detected_protocols, report_protocol
+from reporting.published import TRANSFER_SOURCE, load_published, published_method
 from reporting.runs import DONE_MARKER, TEST_END_SIGNAL, TRAIN_END_SIGNALS, read_run_value, scan_log
+from reporting.stats import Stat, spread
 
 PHASES = ("train_base", "test_new")
 
 
-class ParseError(Exception):
-    """Input the parser cannot make sense of; the message says what to do."""
+ParseError = ReportError  # input the parser cannot make sense of; the message says what to do
 
 
 # ----------------------------------------------------------------------------- logs
@@ -342,21 +356,6 @@ AVERAGE_LABEL = "Average: H of mean Base/New (papers)"
 MEAN_H_LABEL = "Average: mean of per-dataset H"
 
 
-def fmt(value, signed=False):
-    """Two decimals; a difference that rounds to zero prints as +0.00, not -0.00."""
-    if value is None:
-        return ""
-    return f"{round(value, 2) + 0.0:+.2f}" if signed else f"{value:.2f}"
-
-
-def fmt_stat(stat):
-    return "" if stat is None else f"{stat.mean:.2f} ± {stat.spread:.2f}"
-
-
-def diff(mine, paper):
-    return None if mine is None or paper is None else mine - paper
-
-
 def table_records(table):
     """The table as plain records (dataset rows, then the two average rows),
     the one source of the Markdown and CSV output."""
@@ -545,10 +544,10 @@ def report_base2new(output_root, keyword="accuracy", ci95=False, out_prefix=None
     for path in write_outputs(tables, out_prefix, ci95):
         print(f"Saved {path}")
     if plot_path:
-        from tools.plot_base2new import plot_averages
+        from reporting.plots import plot_base2new
 
         try:
-            plot_averages(plot_groups(tables), plot_path)
+            plot_base2new(plot_groups(tables), plot_path)
         except ValueError as error:
             raise ParseError(str(error)) from error
         print(f"Saved {plot_path}")
@@ -556,6 +555,9 @@ def report_base2new(output_root, keyword="accuracy", ci95=False, out_prefix=None
 
 
 # ----------------------------------------------------------------------------- command line
+
+
+PROTOCOL_FLAGS = ("base2new", "fewshot", "xd", "dg", "all")
 
 
 def build_parser():
@@ -566,22 +568,49 @@ def build_parser():
     parser.add_argument("--multi-exp", action="store_true", help="directory holds several experiment folders")
     parser.add_argument("--keyword", default="accuracy", help="which evaluator keyword to extract")
     parser.add_argument("--base2new", metavar="OUTPUT_ROOT", help="Base/New/H tables of OUTPUT_ROOT/base2new")
-    parser.add_argument("--out-prefix", help="with --base2new: write OUT_PREFIX.md and .csv "
-                        "(default OUTPUT_ROOT/base2new_results)")
-    parser.add_argument("--plot", metavar="PATH.png", help="with --base2new: Base/New/H bars per trainer")
+    parser.add_argument("--fewshot", metavar="OUTPUT_ROOT", help="few-shot tables (datasets x shots, methods as rows)")
+    parser.add_argument("--xd", metavar="OUTPUT_ROOT", help="cross-dataset table: source, targets, average")
+    parser.add_argument("--dg", metavar="OUTPUT_ROOT", help="domain-generalisation table: source, variants, average")
+    parser.add_argument("--all", metavar="OUTPUT_ROOT", help="the tables of every protocol found in OUTPUT_ROOT")
+    parser.add_argument("--source", default=TRANSFER_SOURCE, help="with --xd/--dg: the dataset trained on")
+    parser.add_argument("--out-prefix", help="with a protocol flag: write OUT_PREFIX.md and .csv "
+                        "(default OUTPUT_ROOT/<protocol>_results; with --all, OUT_PREFIX_<protocol>)")
+    parser.add_argument("--plot", metavar="PATH.png", help="with a protocol flag other than --all: its figure")
     return parser
+
+
+def report(protocol, output_root, args, out_prefix=None):
+    if protocol == "base2new":
+        return report_base2new(output_root, args.keyword, args.ci95, out_prefix, args.plot)
+    return report_protocol(protocol, output_root, args.keyword, args.ci95, out_prefix, args.plot, source=args.source)
+
+
+def report_all(output_root, args):
+    """Every protocol found under OUTPUT_ROOT, each to its own files."""
+    if not os.path.isdir(output_root):
+        raise ParseError(f"{output_root} is not a directory; pass the output root of the runs (OUTPUT)")
+    protocols = detected_protocols(output_root)
+    if not protocols:
+        raise ParseError(f"no run of any protocol under {output_root}: give the OUTPUT folder the scripts wrote")
+    for protocol in protocols:
+        report(protocol, output_root, args, f"{args.out_prefix}_{protocol}" if args.out_prefix else None)
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if bool(args.base2new) == bool(args.directory):
-        parser.error("give either DIRECTORY (upstream mode) or --base2new OUTPUT_ROOT")
-    if not args.base2new and (args.out_prefix or args.plot):
-        parser.error("--out-prefix and --plot go with --base2new")
+    chosen = [flag for flag in PROTOCOL_FLAGS if getattr(args, flag)]
+    if len(chosen) + bool(args.directory) != 1:
+        parser.error("give either DIRECTORY (upstream mode) or one of --base2new, --fewshot, --xd, --dg, --all OUTPUT_ROOT")
+    if not chosen and (args.out_prefix or args.plot):
+        parser.error("--out-prefix and --plot go with --base2new, --fewshot, --xd, --dg or --all")
+    if chosen == ["all"] and args.plot:
+        parser.error("--plot draws one protocol's figure: give --base2new, --fewshot, --xd or --dg instead of --all")
     try:
-        if args.base2new:
-            report_base2new(args.base2new, args.keyword, args.ci95, args.out_prefix, args.plot)
+        if chosen == ["all"]:
+            report_all(args.all, args)
+        elif chosen:
+            report(chosen[0], getattr(args, chosen[0]), args, args.out_prefix)
         elif args.multi_exp:
             parse_multi_exp(args.directory, args.keyword, args.test_log, args.ci95)
         else:

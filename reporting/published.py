@@ -84,3 +84,16 @@ def published_protocol(protocol, trainer):
     }
     has_numbers = result["source"] is not None or result["datasets"] or result["average"] is not None or result["shots"]
     return result if has_numbers else None
+
+
+TRANSFER_SOURCE = "imagenet"  # the source of the papers' cross-dataset and DG protocols
+
+
+def benchmarks():
+    """The 11 datasets of the papers, in their order."""
+    return list(load_protocols()["benchmarks"])
+
+
+def dg_targets():
+    """ImageNet-V2, -Sketch, -A and -R."""
+    return list(load_protocols()["dg_targets"])

@@ -79,6 +79,25 @@ def write_base2new_seed(root, dataset, trainer, config, seed, base, new, shots=1
         write_run(base2new_dir(root, "test_new", dataset, trainer, config, seed, shots), eval_log(new), accuracy=new)
 
 
+def fewshot_dir(root, dataset, trainer, config, shots, seed):
+    """A training run on all classes, in the CoOp repositories' layout (few-shot, and the xd/dg source)."""
+    return os.path.join(root, dataset, trainer, f"{config}_{shots}shots", f"seed{seed}")
+
+
+def evaluation_dir(root, trainer, config, shots, target, seed):
+    """The source model of an xd/dg protocol evaluated on `target`."""
+    return os.path.join(root, "evaluation", trainer, f"{config}_{shots}shots", target, f"seed{seed}")
+
+
+def write_fewshot_seed(root, dataset, trainer, config, shots, seed, accuracy, zero_shot=False):
+    text = eval_log(accuracy) if zero_shot else train_log(accuracy)
+    return write_run(fewshot_dir(root, dataset, trainer, config, shots, seed), text, accuracy=accuracy)
+
+
+def write_evaluation_seed(root, trainer, config, shots, target, seed, accuracy):
+    return write_run(evaluation_dir(root, trainer, config, shots, target, seed), eval_log(accuracy), accuracy=accuracy)
+
+
 def append_line(path, line):
     with open(path, "a") as f:
         f.write(line + "\n")

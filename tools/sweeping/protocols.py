@@ -5,22 +5,12 @@ Base-to-new and few-shot train on every dataset; cross-dataset (xd) and domain
 generalisation (dg) train once per seed on the source, 16 shots of all its
 classes, and evaluate that one model on every target.
 """
-from reporting.published import load_protocols
+from reporting.published import TRANSFER_SOURCE, benchmarks, dg_targets
 
 PROTOCOLS = ("base2new", "fewshot", "xd", "dg")
 FEWSHOT_SHOTS = (1, 2, 4, 8, 16)
 TRANSFER_SHOTS = 16
-DEFAULT_SOURCE = "imagenet"
-
-
-def benchmarks():
-    """The 11 datasets of the papers, in their order."""
-    return list(load_protocols()["benchmarks"])
-
-
-def dg_targets():
-    """ImageNet-V2, -Sketch, -A and -R."""
-    return list(load_protocols()["dg_targets"])
+DEFAULT_SOURCE = TRANSFER_SOURCE
 
 
 def default_datasets(protocol, source=DEFAULT_SOURCE):
