@@ -151,9 +151,10 @@ def target_protocol(dataset):
 
 
 def build_transfer_table(protocol, runs, ci95=False, select=None, source=DEFAULT_SOURCE):
-    """The xd or dg table: a row per (trainer, config, shots) evaluated on this protocol's targets."""
-    evaluations = [r for r in runs if r.kind == "eval" and target_protocol(r.dataset) == protocol
-                   and (select is None or select(r.key))]
+    """The xd or dg table: a row per (trainer, config, shots) evaluated on this
+    protocol's targets (the evaluations `select` keeps, when given: a sweep's)."""
+    evaluations = [r for r in runs if r.kind == "eval" and
+                   (select(r.key) if select else target_protocol(r.dataset) == protocol)]
     order = dg_targets() if protocol == "dg" else benchmarks()
     targets = ordered({r.dataset for r in evaluations}, order)
     groups = {}
@@ -176,5 +177,7 @@ def build_transfer_table(protocol, runs, ci95=False, select=None, source=DEFAULT
         if paper:
             paper = dict(paper, average=paper_average(paper, targets, protocol, source),
                          source=paper["source"] if source == DEFAULT_SOURCE else None)
+            if paper["average"] is None and paper["source"] is None and not set(paper["datasets"]) & set(targets):
+                paper = None  # nothing the paper reports applies to this table
         rows.append(TransferRow(trainer, config, shots, stat_of(trained, ci95), by_target, average, paper))
     return TransferTable(protocol, source, targets, rows, problems)

@@ -172,7 +172,7 @@ def report(plan, out_prefix=None, plot_path=None):
     try:
         if plan.protocol != "base2new":
             return report_protocol(plan.protocol, str(plan.output), out_prefix=out_prefix, plot_path=plot_path,
-                                   select=lambda key: key in wanted)
+                                   select=lambda key: key in wanted, source=plan.source)
 
         def select(trainer, config, shots, dataset, seed):
             return (trainer, config, dataset, shots, seed) in wanted

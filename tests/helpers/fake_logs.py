@@ -9,8 +9,11 @@ from its last checkpoint), then the log and done.json, and appends
 """
 import json
 import os
+import shutil
 import sys
 import time
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def evaluator_block(accuracy, decimals=2, total=10000):
@@ -149,10 +152,54 @@ exec {python} {fake_logs} "$dir" {phase} "$(({accuracy} + bonus))" "${{FAKE_STEP
 FAKE_ACCURACY = {"train_base": "60 + seed + ${#dataset}", "test_new": "40 + 2 * seed"}
 
 
+FAKE_PROTOCOL_SCRIPT = """#!/usr/bin/env bash
+# Fake scripts/protocol.sh: same arguments, environment and output tree as the real one.
+set -euo pipefail
+step="$1"; trainer="$2"; cfg="$4"; dataset="$5"; seed="$6"; source="$7"
+shift 7
+echo "imports: $*" >&2
+bonus=0
+case "$EXTRA_OPTS" in *TEXTREFINER*) bonus=5 ;; esac
+case "$step" in
+    fewshot)
+        dir="$OUTPUT/$dataset/$TRAINER_DIR/${{cfg}}_${{SHOTS}}shots/seed$seed"; kind=train_base
+        accuracy=$((50 + SHOTS + seed + ${{#dataset}} + bonus)) ;;
+    xd_test)
+        dir="$OUTPUT/evaluation/$TRAINER_DIR/${{cfg}}_${{SHOTS}}shots/$dataset/seed$seed"; kind=test
+        if [ "$trainer" != ZeroshotCLIP ] && [ ! -f "$OUTPUT/$source/$TRAINER_DIR/${{cfg}}_${{SHOTS}}shots/seed$seed/done.json" ]; then
+            echo "error: source run not finished" >&2; exit 2
+        fi
+        accuracy=$((30 + 2 * seed + ${{#dataset}} + bonus)) ;;
+    base2new_train) dir="$OUTPUT/base2new/train_base/$dataset/shots_$SHOTS/$TRAINER_DIR/$cfg/seed$seed"; kind=train_base
+        accuracy=$((60 + seed + ${{#dataset}} + bonus)) ;;
+    base2new_test) dir="$OUTPUT/base2new/test_new/$dataset/shots_$SHOTS/$TRAINER_DIR/$cfg/seed$seed"; kind=test_new
+        accuracy=$((40 + 2 * seed + bonus)) ;;
+esac
+[ "$trainer" = ZeroshotCLIP ] && [ "$step" != base2new_test ] && kind=test && accuracy=$((40 + ${{#dataset}}))
+[ -f "$dir/done.json" ] && exit 0
+if [ "${{FAKE_FAIL:-}}" = "$dataset $seed $step" ]; then
+    mkdir -p "$dir"; echo "Traceback: fake crash" > "$dir/log.txt"; echo "fake crash" >&2; exit 1
+fi
+exec {python} {fake_logs} "$dir" "$kind" "$accuracy" "${{FAKE_STEPS:-3}}" "$FAKE_LEDGER"
+"""
+
+
 def write_fake_scripts(root, methods, datasets):
-    """ROOT/scripts/<method>/base2new_{train,test}.sh that run `fake_run`, and
-    ROOT/configs/datasets/<dataset>.yaml; returns ROOT/scripts."""
+    """ROOT/scripts/<method>/base2new_{train,test}.sh and ROOT/scripts/protocol.sh
+    that run `fake_run`, ROOT/configs/datasets/<dataset>.yaml, and the real
+    trainer configs; returns ROOT/scripts.
+
+    Fake accuracies of protocol.sh: few-shot training 50 + shots + seed + len(dataset),
+    an evaluation on a target 30 + 2 * seed + len(target) (+5 with TextRefiner
+    opts); zero-shot 40 + len(dataset); base-to-new as above."""
     scripts = os.path.join(root, "scripts")
+    os.makedirs(scripts, exist_ok=True)
+    with open(os.path.join(scripts, "protocol.sh"), "w") as f:
+        f.write(FAKE_PROTOCOL_SCRIPT.format(python=sys.executable, fake_logs=os.path.abspath(__file__)))
+    trainer_configs = os.path.join(root, "configs", "trainers")
+    shutil.copytree(os.path.join(REPO_ROOT, "configs", "trainers"), trainer_configs, dirs_exist_ok=True)
+    for dataset in datasets:  # TGP-T's per-dataset configs
+        open(os.path.join(trainer_configs, "TGPT", f"vit_b16_{dataset}.yaml"), "a").close()
     for method in methods:
         os.makedirs(os.path.join(scripts, method), exist_ok=True)
         for phase, name in (("train_base", "base2new_train.sh"), ("test_new", "base2new_test.sh")):

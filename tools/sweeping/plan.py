@@ -9,6 +9,7 @@ generic `scripts/protocol.sh`, so a new trainer needs no scripts of its own.
 Kept torch-free, so that a restarted sweep starts at once.
 """
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from tools.sweeping.protocols import DEFAULT_SOURCE, FEWSHOT_SHOTS, TRANSFER_SHOTS, default_datasets, fewshot_config
 
 BASE2NEW_SCRIPTS = {"train_base": "base2new_train.sh", "test_new": "base2new_test.sh"}
+BASE2NEW_STEPS = {"train_base": "base2new_train", "test_new": "base2new_test"}  # of the generic script
 GENERIC_SCRIPT = "protocol.sh"
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -143,13 +145,14 @@ class Plan:
         if row.method.scripts and not self.imports:
             script, args = self.script(row, phase), (dataset, str(seed), config, *row.method.script_args)
         else:
-            script, args = self.generic(phase, row, config, dataset, seed)
+            script, args = self.generic(BASE2NEW_STEPS[phase], row, config, dataset, seed)
         return Run(row, dataset, seed, phase, run_dir, shots, config, script, args)
 
-    def fewshot_run(self, row, dataset, seed, shots):
-        """A training run on all classes of `dataset` (zero-shot: an evaluation, 0 shots)."""
+    def fewshot_run(self, row, dataset, seed, shots, config=None):
+        """A training run on all classes of `dataset` (zero-shot: an evaluation, 0 shots),
+        with the method's few-shot config unless `config` is given."""
         shots = 0 if row.is_zero_shot else shots
-        config = row.config_for(dataset, shots)
+        config = config or row.config_for(dataset, shots)
         run_dir = self.output / dataset / row.name / f"{config}_{shots}shots" / f"seed{seed}"
         script, args = self.generic("fewshot", row, config, dataset, seed)
         return Run(row, dataset, seed, "fewshot", run_dir, shots, config, script, args)
@@ -175,8 +178,8 @@ class Plan:
         if self.protocol == "fewshot":
             return [[self.fewshot_run(row, d, s, k)] for row in self.rows for d in self.datasets for s in self.seeds
                     for k in ([0] if row.is_zero_shot else self.shots)]
-        return [[self.fewshot_run(row, self.source, s, TRANSFER_SHOTS)] + [self.target_run(row, t, s) for t in self.datasets]
-                for row in self.rows for s in self.seeds]
+        return [[self.fewshot_run(row, self.source, s, TRANSFER_SHOTS, row.config_for(self.source))]
+                + [self.target_run(row, t, s) for t in self.datasets] for row in self.rows for s in self.seeds]
 
     def runs(self):
         return [run for job in self.jobs() for run in job]
@@ -294,7 +297,7 @@ def plan_from_args(args):
     shots = args.shots or (list(FEWSHOT_SHOTS) if args.protocol == "fewshot" else [16])
     datasets = args.datasets or default_datasets(args.protocol, args.source)
     check_arguments(args.protocol, args.seeds, shots, datasets + [args.source], args.plot)
-    scripts_dir = Path(args.scripts_dir).resolve()
+    scripts_dir = Path(os.path.abspath(args.scripts_dir))  # not resolved: a linked scripts folder keeps its checkout
     return Plan(
         rows=parse_rows(args.trainers, scripts_dir.parent / "configs"),
         datasets=list(dict.fromkeys(datasets)),

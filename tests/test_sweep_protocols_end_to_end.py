@@ -1,0 +1,98 @@
+"""Each protocol end to end: tools/sweep.py -> the real scripts/protocol.sh -> train.py,
+for a trainer the user registers with --import (the toy trainer, no CLIP), ending with
+the protocol's table. The repository is mirrored into a temporary folder whose
+configs/ adds the trainer's configs/trainers/ToyTrainer/ and two toy dataset configs,
+as a user's checkout would.
+"""
+import os
+import re
+import shutil
+
+import pytest
+
+from tests.helpers.trainer_runs import REPO
+from tools import sweep
+
+TOY_TRAINER_YAML = """
+INPUT:
+  SIZE: (8, 8)
+  TRANSFORMS: ["normalize"]
+DATALOADER:
+  NUM_WORKERS: 0
+  TRAIN_X:
+    BATCH_SIZE: 4
+  TEST:
+    BATCH_SIZE: 8
+OPTIM:
+  NAME: sgd
+  LR: 0.002
+  MAX_EPOCH: 1
+  LR_SCHEDULER: cosine
+TRAIN:
+  PRINT_FREQ: 100
+"""
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    """A mirror of the repository (links) with the user's trainer and dataset configs."""
+    root = tmp_path_factory.mktemp("checkout")
+    repo = root / "repo"
+    repo.mkdir()
+    for name in os.listdir(REPO):
+        if name not in ("configs", "output") and not name.startswith("."):
+            os.symlink(os.path.join(REPO, name), repo / name)
+    shutil.copytree(os.path.join(REPO, "configs"), repo / "configs")
+    (repo / "configs/trainers/ToyTrainer").mkdir()
+    (repo / "configs/trainers/ToyTrainer/toy.yaml").write_text(TOY_TRAINER_YAML)
+    for stem in ("toy", "toy_b"):
+        (repo / f"configs/datasets/{stem}.yaml").write_text("DATASET:\n  NAME: ToyDataset\n")
+    (root / "data").mkdir()
+    return root
+
+
+def run_sweep(checkout, capsys, *extra):
+    args = ["--root", str(checkout / "data"), "--output", str(checkout / "out"), "--scripts-dir",
+            str(checkout / "repo/scripts"), "--trainers", "ToyTrainer:toy", "--import", "tests.helpers.toy_dataset",
+            "--seeds", "1", *extra]
+    code = sweep.main(args)
+    return code, capsys.readouterr().out
+
+
+def cells(text, first):
+    for line in text.splitlines():
+        parts = [c.strip() for c in line.strip().strip("|").split("|")]
+        if parts[0] == first:
+            return parts
+    raise AssertionError(f"no row {first} in:\n{text}")
+
+
+MEAN_STD = re.compile(r"\d+\.\d\d ± \d+\.\d\d")
+
+
+def test_fewshot_sweep_of_an_imported_trainer(checkout, capsys):
+    code, out = run_sweep(checkout, capsys, "--protocol", "fewshot", "--datasets", "toy", "--shots", "2")
+    assert code == 0, out
+    assert "Sweep: 1 done, 0 skipped, 0 failed, 0 not run" in out
+    assert cells(out, "ToyTrainer")[1:4] == ["toy", cells(out, "Average")[1], "1"]
+    row = cells(out, "toy")
+    assert MEAN_STD.fullmatch(row[1]) and row[1].endswith("± 0.00") and row[2] == "1"
+    assert (checkout / "out/toy/ToyTrainer/toy_2shots/seed1/done.json").is_file()
+    assert (checkout / "out/fewshot_results.csv").is_file()
+
+
+def test_xd_then_dg_train_once_per_seed_and_evaluate_every_target(checkout, capsys):
+    code, out = run_sweep(checkout, capsys, "--protocol", "xd", "--source", "toy", "--datasets", "toy_b")
+    assert code == 0, out
+    # the source run of 16 shots, then its evaluation on the target
+    assert "Sweep: 2 done, 0 skipped, 0 failed, 0 not run" in out
+    row = cells(out, "ToyTrainer")
+    assert row[1] == "toy" and MEAN_STD.fullmatch(row[2]) and MEAN_STD.fullmatch(row[3])
+    assert row[4] == row[3].split(" ±")[0]  # the average over one target is that target
+    evaluation = checkout / "out/evaluation/ToyTrainer/toy_16shots/toy_b/seed1"
+    assert "Loading weights to classifier from" in (evaluation / "log.txt").read_text()  # the source model
+
+    code, out = run_sweep(checkout, capsys, "--protocol", "dg", "--source", "toy", "--datasets", "toy")
+    assert code == 0, out
+    assert "Sweep: 1 done, 1 skipped, 0 failed, 0 not run" in out  # the source model is reused
+    assert cells(out, "ToyTrainer")[2] == row[2]
