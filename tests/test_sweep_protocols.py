@@ -140,7 +140,7 @@ def test_imported_trainer_gets_the_generic_script_and_its_imports(world, capsys,
         (["--datasets", "../../.."], "--datasets ../../..: give a dataset config stem"),
         (["--trainers", "CoOp:minii"], "CoOp: unknown config 'minii' (did you mean mini?)"),
         (["--trainers", "MyTrainer:a"], "unknown trainer 'MyTrainer'"),
-        (["--import", "missing.py"], "--import missing.py: no such file"),
+        (["--import", "missing.py"], "missing.py: no such file"),
     ],
 )
 def test_bad_sweep_arguments_exit_2_before_any_run(world, capsys, extra, message):

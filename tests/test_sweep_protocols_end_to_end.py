@@ -90,7 +90,7 @@ def test_xd_then_dg_train_once_per_seed_and_evaluate_every_target(checkout, caps
     assert row[1] == "toy" and MEAN_STD.fullmatch(row[2]) and MEAN_STD.fullmatch(row[3])
     assert row[4] == row[3].split(" ±")[0]  # the average over one target is that target
     evaluation = checkout / "out/evaluation/ToyTrainer/toy_16shots/toy_b/seed1"
-    assert "Loading weights to classifier from" in (evaluation / "log.txt").read_text()  # the source model
+    assert "ToyTrainer/toy_16shots/seed1/classifier/model.pth.tar-1 to classifier" in (evaluation / "log.txt").read_text()
 
     code, out = run_sweep(checkout, capsys, "--protocol", "dg", "--source", "toy", "--datasets", "toy")
     assert code == 0, out
