@@ -482,10 +482,34 @@ def averages_note(table, datasets):
     return note + " Paper averages: its per-dataset numbers averaged over the same datasets."
 
 
+def comparison_markdown(tables):
+    """Methods as rows (zero-shot first): each table's average Base, New and H, beside the paper's.
+    Only tables over the same datasets are compared; the others are named below it."""
+    rows, skipped = [], []
+    tables = sorted(tables, key=lambda t: t.trainer != "ZeroshotCLIP")
+    averaged = [(t, Averages.of(t.complete_rows)) for t in tables]
+    datasets = max((a.datasets for _, a in averaged if a), key=len, default=())
+    for table, mine in averaged:
+        if mine is None or mine.datasets != datasets:
+            skipped.append(table.title)
+            continue
+        paper = paper_averages(table, list(mine.datasets))
+        rows.append([table.trainer, table.config, table.shots, fmt(mine.base), fmt(mine.new), fmt(mine.h_of_means),
+                     fmt(paper.h_of_means if paper else None),
+                     fmt(diff(mine.h_of_means, paper.h_of_means if paper else None), signed=True)])
+    headers = ["Method", "Config", "Shots", "Base", "New", "H", "H paper", "H diff"]
+    parts = ["### Base-to-new: average over datasets, methods as rows", "",
+             f"Over {len(datasets)} dataset(s): {', '.join(datasets)}.", "",
+             tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    if skipped:
+        parts += [f"Not compared (other datasets, or none complete): {', '.join(skipped)}", ""]
+    return "\n".join(parts)
+
+
 def format_markdown(tables, ci95=False):
     if not tables:
         return "No base-to-new runs found.\n"
-    return "\n".join(markdown_table(t, ci95) for t in tables)
+    return "\n".join([markdown_table(t, ci95) for t in tables] + [comparison_markdown(tables)])
 
 
 CSV_COLUMNS = [

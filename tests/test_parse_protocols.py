@@ -190,3 +190,22 @@ def test_multi_exp_error_does_not_point_at_multi_exp(tmp_path, capsys):
     write_run(tmp_path / "exp/seed2", train_log(50.0))
     code, _, err = run_cli(capsys, tmp_path, "--multi-exp")
     assert code == 2 and "log.txt" in err and "--multi-exp" not in err
+
+
+def test_base2new_comparison_table_methods_as_rows(tmp_path, capsys):
+    from tests.helpers.fake_logs import write_base2new_seed
+
+    for seed, (base, new) in ((1, (80.0, 60.0)), (2, (82.0, 62.0))):  # CoOp: Base 81, New 61 on both datasets
+        for dataset in ("eurosat", "dtd"):
+            write_base2new_seed(tmp_path, dataset, "CoOp", "vit_b16_ctxv1", seed, base, new)
+    write_base2new_seed(tmp_path, "eurosat", "ZeroshotCLIP", "vit_b16", 1, 70.0, 74.0, zero_shot=True)
+    write_base2new_seed(tmp_path, "dtd", "ZeroshotCLIP", "vit_b16", 1, 72.0, 76.0, zero_shot=True)
+    code, out, _ = run_cli(capsys, "--base2new", tmp_path)
+    section = "### Base-to-new: average over datasets, methods as rows"
+    # zero-shot: Base 71, New 75, H = 2*71*75/146 = 72.95; paper over EuroSAT and DTD: Base (56.48 + 53.24) / 2
+    # = 54.86, New (64.05 + 59.90) / 2 = 61.975, H = 58.20 -> diff +14.74
+    assert cells(out, "ZeroshotCLIP", section) == ["ZeroshotCLIP", "vit_b16", "16", "71.00", "75.00", "72.95",
+                                                   "58.20", "+14.74"]
+    # CoOp: H = 2*81*61/142 = 69.59; paper: Base 85.815, New 47.96, H = 61.53 -> diff +8.06
+    assert cells(out, "CoOp", section) == ["CoOp", "vit_b16_ctxv1", "16", "81.00", "61.00", "69.59", "61.53", "+8.06"]
+    assert out.index("| ZeroshotCLIP", out.index(section)) < out.index("| CoOp", out.index(section))
