@@ -209,3 +209,8 @@ def test_base2new_comparison_table_methods_as_rows(tmp_path, capsys):
     # CoOp: H = 2*81*61/142 = 69.59; paper: Base 85.815, New 47.96, H = 61.53 -> diff +8.06
     assert cells(out, "CoOp", section) == ["CoOp", "vit_b16_ctxv1", "16", "81.00", "61.00", "69.59", "61.53", "+8.06"]
     assert out.index("| ZeroshotCLIP", out.index(section)) < out.index("| CoOp", out.index(section))
+
+
+def test_all_on_a_tree_without_runs_is_one_line(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "--all", tmp_path)
+    assert code == 2 and err.strip() == f"error: no run of any protocol under {tmp_path}: give the OUTPUT folder the scripts wrote"
