@@ -10,6 +10,7 @@ import parse_test_res
 from tests.helpers.fake_logs import (
     eval_log, evaluation_dir, fewshot_dir, train_log, write_evaluation_seed, write_fewshot_seed, write_run,
 )
+from tests.helpers.tables import markdown_row
 
 BENCHMARKS = ["imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
               "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101"]
@@ -24,13 +25,6 @@ def run_cli(capsys, *args):
     return code, captured.out, captured.err
 
 
-def cells(text, first, after=""):
-    text = text.split(after, 1)[1] if after else text
-    for line in text.splitlines():
-        parts = [c.strip() for c in line.strip().strip("|").split("|")]
-        if parts[0] == first:
-            return parts
-    raise AssertionError(f"no row {first}")
 
 
 def read_csv(path):
@@ -61,17 +55,17 @@ def test_fewshot_tables_by_hand(fewshot_tree, capsys):
     assert code == 0
     section = "### CoOp / rn50"
     # eurosat 1 shot: 50, 52, 57 -> mean 53, std sqrt((9 + 1 + 16) / 3) = 2.94
-    assert cells(out, "eurosat", section) == ["eurosat", "53.00 ± 2.94", "61.00 ± 0.82", "1,2,3"]
+    assert markdown_row(out, "eurosat", section) == ["eurosat", "53.00 ± 2.94", "61.00 ± 0.82", "1,2,3"]
     # dtd 2 shots: seed 3 killed -> 44, 46 only, listed
-    assert cells(out, "dtd", section) == ["dtd", "41.00 ± 0.82", "45.00 ± 1.00", "1,2,3"]
+    assert markdown_row(out, "dtd", section) == ["dtd", "41.00 ± 0.82", "45.00 ± 1.00", "1,2,3"]
     # averages over the two datasets: (53 + 41) / 2 = 47, (61 + 45) / 2 = 53
-    assert cells(out, "Average", section) == ["Average", "47.00", "53.00", ""]
+    assert markdown_row(out, "Average", section) == ["Average", "47.00", "53.00", ""]
     assert f"dtd 2 shots seed3: unfinished (no done.json) - {fewshot_dir(fewshot_tree, 'dtd', 'CoOp', 'rn50_ep100', 2, 3)}" in out
     assert "dtd 2 shots: missing seed(s) 3" in out
     assert "Configs: 1 shots rn50_ep50; 2 shots rn50_ep100." in out
     # comparison, methods as rows, zero-shot first: (30 + 7 + 30 + 3) / 2 = 35 at 0 shots
-    assert cells(out, "ZeroshotCLIP") == ["ZeroshotCLIP", "rn50", "35.00", "", "", "2"]
-    assert cells(out, "CoOp") == ["CoOp", "rn50", "", "47.00", "53.00", "2"]
+    assert markdown_row(out, "ZeroshotCLIP") == ["ZeroshotCLIP", "rn50", "35.00", "", "", "2"]
+    assert markdown_row(out, "CoOp") == ["CoOp", "rn50", "", "47.00", "53.00", "2"]
     rows = read_csv(fewshot_tree / "fewshot_results.csv")
     average = [r for r in rows if r["trainer"] == "CoOp" and r["is_average"] == "True"]
     assert [(r["dataset"], r["shots"], r["mean"], r["std"]) for r in average] == [
@@ -82,10 +76,10 @@ def test_fewshot_tables_by_hand(fewshot_tree, capsys):
 def test_fewshot_average_is_not_given_when_a_dataset_lacks_the_shot_count(fewshot_tree, capsys):
     write_fewshot_seed(fewshot_tree, "eurosat", "CoOp", "rn50", 4, 1, 70.0)
     code, out, _ = run_cli(capsys, "--fewshot", fewshot_tree, "--ci95")
-    assert cells(out, "Average", "### CoOp / rn50") == ["Average", "47.00", "53.00", "", ""]
+    assert markdown_row(out, "Average", "### CoOp / rn50") == ["Average", "47.00", "53.00", "", ""]
     assert "average at 4 shots: not given, no result on dtd" in out
     # ci95 = 1.96 * 2.944 / sqrt(3) = 3.33
-    assert cells(out, "eurosat", "### CoOp / rn50")[1] == "53.00 ± 3.33"
+    assert markdown_row(out, "eurosat", "### CoOp / rn50")[1] == "53.00 ± 3.33"
     assert "ci95" in read_csv(fewshot_tree / "fewshot_results.csv")[0]
 
 
@@ -95,10 +89,10 @@ def test_fewshot_paper_averages_beside_the_users_on_the_11_datasets(tmp_path, ca
             write_fewshot_seed(tmp_path, dataset, *COCOOP, 16, seed, 70.0 + i)
     code, out, _ = run_cli(capsys, "--fewshot", tmp_path)
     section = "### CoCoOp"
-    assert cells(out, "Average", section) == ["Average", "75.00", ""]
+    assert markdown_row(out, "Average", section) == ["Average", "75.00", ""]
     # the CasPL README's CoCoOp 16-shot average: 74.90
-    assert cells(out, "Average, paper", section) == ["Average, paper", "74.90", ""]
-    assert cells(out, "Average, diff", section) == ["Average, diff", "+0.10", ""]
+    assert markdown_row(out, "Average, paper", section) == ["Average, paper", "74.90", ""]
+    assert markdown_row(out, "Average, diff", section) == ["Average, diff", "+0.10", ""]
     assert "CASPL_README" in out
 
 
@@ -109,12 +103,12 @@ def test_xd_table_with_the_papers_numbers_and_differences(tmp_path, capsys):
             write_evaluation_seed(tmp_path, "CoOp", "vit_b16_ctxv1", 16, target, seed, 60.0 + i + seed)
     code, out, _ = run_cli(capsys, "--xd", tmp_path)
     assert code == 0
-    row = cells(out, "CoOp")
+    row = markdown_row(out, "CoOp")
     assert row[:5] == ["CoOp", "vit_b16_ctxv1", "71.50 ± 0.50", "61.50 ± 0.50", "62.50 ± 0.50"]
     assert row[-2:] == ["66.00", "1,2"]
-    paper = cells(out, "CoOp (paper)")  # CoCoOp Table 2: source 71.51, Caltech101 93.70, average 63.88
+    paper = markdown_row(out, "CoOp (paper)")  # CoCoOp Table 2: source 71.51, Caltech101 93.70, average 63.88
     assert paper[2:4] == ["71.51", "93.70"] and paper[-2] == "63.88"
-    assert cells(out, "CoOp (diff)")[2:4] == ["-0.01", "-32.20"] and cells(out, "CoOp (diff)")[-2] == "+2.12"
+    assert markdown_row(out, "CoOp (diff)")[2:4] == ["-0.01", "-32.20"] and markdown_row(out, "CoOp (diff)")[-2] == "+2.12"
     rows = read_csv(tmp_path / "xd_results.csv")
     average = [r for r in rows if r["is_average"] == "True"]
     assert [(r["mean"], r["paper"], r["diff"]) for r in average] == [("66.00", "63.88", "+2.12")]
@@ -132,10 +126,10 @@ def test_dg_average_only_over_complete_rows_and_reference_logs_count(tmp_path, c
         write_run(evaluation_dir(tmp_path, "CoOp", "vit_b16_ep50", 16, target, 1), eval_log(50.0), done=False)
     code, out, _ = run_cli(capsys, "--dg", tmp_path)
     assert code == 0
-    assert cells(out, "CoCoOp")[2:8] == ["70.00 ± 0.00", "60.00 ± 0.00", "50.00 ± 0.00", "40.00 ± 0.00",
+    assert markdown_row(out, "CoCoOp")[2:8] == ["70.00 ± 0.00", "60.00 ± 0.00", "50.00 ± 0.00", "40.00 ± 0.00",
                                           "70.00 ± 0.00", "55.00"]
-    assert cells(out, "CoCoOp (diff)")[-2] == "-4.91"
-    coop = cells(out, "CoOp")
+    assert markdown_row(out, "CoCoOp (diff)")[-2] == "-4.91"
+    coop = markdown_row(out, "CoOp")
     assert coop[2:5] == ["71.00 ± 0.00", "50.00 ± 0.00", "50.00 ± 0.00"] and coop[6:8] == ["", ""]
     assert "CoOp/vit_b16_ep50: no average, no result on imagenet_r" in out
     assert "imagenetv2 16 shots seed1: reference log (no done.json), counted" in out
@@ -149,7 +143,7 @@ def test_done_json_wins_and_a_corrupt_one_is_unfinished(tmp_path, capsys):
     with open(os.path.join(corrupt, "done.json"), "w") as f:
         f.write('{"results": {"accur')
     code, out, _ = run_cli(capsys, "--dg", tmp_path)
-    assert cells(out, "CoCoOp")[3] == "60.00 ± 0.00"
+    assert markdown_row(out, "CoCoOp")[3] == "60.00 ± 0.00"
     assert f"imagenetv2 16 shots seed2: unfinished (unreadable done.json) - {corrupt}" in out
     with open(os.path.join(first, "done.json")) as f:
         assert json.load(f)["results"]["accuracy"] == 60.0
@@ -204,10 +198,10 @@ def test_base2new_comparison_table_methods_as_rows(tmp_path, capsys):
     section = "### Base-to-new: average over datasets, methods as rows"
     # zero-shot: Base 71, New 75, H = 2*71*75/146 = 72.95; paper over EuroSAT and DTD: Base (56.48 + 53.24) / 2
     # = 54.86, New (64.05 + 59.90) / 2 = 61.975, H = 58.20 -> diff +14.74
-    assert cells(out, "ZeroshotCLIP", section) == ["ZeroshotCLIP", "vit_b16", "16", "71.00", "75.00", "72.95",
+    assert markdown_row(out, "ZeroshotCLIP", section) == ["ZeroshotCLIP", "vit_b16", "16", "71.00", "75.00", "72.95",
                                                    "58.20", "+14.74"]
     # CoOp: H = 2*81*61/142 = 69.59; paper: Base 85.815, New 47.96, H = 61.53 -> diff +8.06
-    assert cells(out, "CoOp", section) == ["CoOp", "vit_b16_ctxv1", "16", "81.00", "61.00", "69.59", "61.53", "+8.06"]
+    assert markdown_row(out, "CoOp", section) == ["CoOp", "vit_b16_ctxv1", "16", "81.00", "61.00", "69.59", "61.53", "+8.06"]
     assert out.index("| ZeroshotCLIP", out.index(section)) < out.index("| CoOp", out.index(section))
 
 

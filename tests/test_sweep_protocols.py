@@ -5,6 +5,7 @@ few-shot training 50 + shots + seed + len(dataset), evaluation on a target
 import pytest
 
 from tests.helpers.fake_logs import read_ledger, write_fake_scripts
+from tests.helpers.tables import markdown_row
 from tools import sweep
 from tools.sweeping.protocols import default_datasets
 
@@ -28,13 +29,6 @@ def run_sweep(world, capsys, *extra):
     return code, captured.out, captured.err
 
 
-def row_cells(text, first, after=""):
-    text = text.split(after, 1)[1] if after else text
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0] == first:
-            return cells
-    raise AssertionError(f"no row {first}")
 
 
 def started(world):
@@ -77,11 +71,11 @@ def test_fewshot_sweep_runs_every_shot_count_and_zero_shot_once_per_seed(world, 
                     "dsa/CoOp/rn50_ep50_1shots/seed1", "dsa/CoOp/rn50_ep50_1shots/seed2",
                     "dsa/ZeroshotCLIP/vit_b16_0shots/seed1", "dsa/ZeroshotCLIP/vit_b16_0shots/seed2"]
     # CoOp 1 shot: 50 + 1 + seed + 3 = 55, 56; 2 shots: 56, 57
-    assert row_cells(out, "dsa", "### CoOp / rn50") == ["dsa", "55.50 ± 0.50", "56.50 ± 0.50", "1,2"]
-    assert row_cells(out, "Average", "### CoOp / rn50") == ["Average", "55.50", "56.50", ""]
+    assert markdown_row(out, "dsa", "### CoOp / rn50") == ["dsa", "55.50 ± 0.50", "56.50 ± 0.50", "1,2"]
+    assert markdown_row(out, "Average", "### CoOp / rn50") == ["Average", "55.50", "56.50", ""]
     # methods as rows; zero-shot (40 + 3) first, at 0 shots
-    assert row_cells(out, "ZeroshotCLIP") == ["ZeroshotCLIP", "vit_b16", "43.00", "", "", "1"]
-    assert row_cells(out, "CoOp") == ["CoOp", "rn50", "", "55.50", "56.50", "1"]
+    assert markdown_row(out, "ZeroshotCLIP") == ["ZeroshotCLIP", "vit_b16", "43.00", "", "", "1"]
+    assert markdown_row(out, "CoOp") == ["CoOp", "rn50", "", "55.50", "56.50", "1"]
     assert out.index("| ZeroshotCLIP") < out.index("| CoOp")
     assert (world["out"] / "fewshot_results.md").is_file()
 
@@ -96,10 +90,10 @@ def test_xd_trains_once_per_seed_then_evaluates_every_target(world, capsys):
     assert coop_seed1 == ["dsa/CoOp/vit_b16_ctxv1_16shots/seed1", "evaluation/CoOp/vit_b16_ctxv1_16shots/dsbb/seed1",
                           "evaluation/CoOp/vit_b16_ctxv1_16shots/dsccc/seed1"]
     # CoOp: source 50 + 16 + seed + 3 = 70, 71; dsbb 30 + 2 * seed + 4 = 36, 38; dsccc 37, 39
-    assert row_cells(out, "CoOp") == ["CoOp", "vit_b16_ctxv1", "70.50 ± 0.50", "37.00 ± 1.00", "38.00 ± 1.00",
+    assert markdown_row(out, "CoOp") == ["CoOp", "vit_b16_ctxv1", "70.50 ± 0.50", "37.00 ± 1.00", "38.00 ± 1.00",
                                       "37.50", "1,2"]
     # the plug-in row: +5 everywhere
-    assert row_cells(out, "KgCoOp+TextRefiner")[2:6] == ["75.50 ± 0.50", "42.00 ± 1.00", "43.00 ± 1.00", "42.50"]
+    assert markdown_row(out, "KgCoOp+TextRefiner")[2:6] == ["75.50 ± 0.50", "42.00 ± 1.00", "43.00 ± 1.00", "42.50"]
     assert "CoOp (paper)" not in out  # the paper has no number for these datasets
 
 
@@ -110,7 +104,7 @@ def test_dg_failed_evaluation_is_listed_and_the_sweep_goes_on(world, capsys, mon
     assert code == 1 and "fake crash" in err
     assert "Sweep: 5 done, 0 skipped, 1 failed, 0 not run" in out
     # imagenetv2: 30 + 2 * seed + 10 = 42, 44; imagenet_a seed 1 only: 30 + 2 + 10 = 42
-    assert row_cells(out, "CoOp")[2:6] == ["70.50 ± 0.50", "43.00 ± 1.00", "42.00 ± 0.00", "42.50"]
+    assert markdown_row(out, "CoOp")[2:6] == ["70.50 ± 0.50", "43.00 ± 1.00", "42.00 ± 0.00", "42.50"]
     assert "unfinished (no done.json)" in out and "CoOp/vit_b16_ctxv1 on imagenet_a: missing seed(s) 2" in out
 
 

@@ -10,28 +10,10 @@ import shutil
 
 import pytest
 
+from tests.helpers.tables import markdown_row
 from tests.helpers.trainer_runs import REPO
+from tests.test_train_end_to_end import TRAINER_YAML
 from tools import sweep
-
-TOY_TRAINER_YAML = """
-INPUT:
-  SIZE: (8, 8)
-  TRANSFORMS: ["normalize"]
-DATALOADER:
-  NUM_WORKERS: 0
-  TRAIN_X:
-    BATCH_SIZE: 4
-  TEST:
-    BATCH_SIZE: 8
-OPTIM:
-  NAME: sgd
-  LR: 0.002
-  MAX_EPOCH: 1
-  LR_SCHEDULER: cosine
-TRAIN:
-  PRINT_FREQ: 100
-"""
-
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory):
@@ -44,7 +26,7 @@ def checkout(tmp_path_factory):
             os.symlink(os.path.join(REPO, name), repo / name)
     shutil.copytree(os.path.join(REPO, "configs"), repo / "configs")
     (repo / "configs/trainers/ToyTrainer").mkdir()
-    (repo / "configs/trainers/ToyTrainer/toy.yaml").write_text(TOY_TRAINER_YAML)
+    (repo / "configs/trainers/ToyTrainer/toy.yaml").write_text(TRAINER_YAML)
     for stem in ("toy", "toy_b"):
         (repo / f"configs/datasets/{stem}.yaml").write_text("DATASET:\n  NAME: ToyDataset\n")
     (root / "data").mkdir()
@@ -54,17 +36,11 @@ def checkout(tmp_path_factory):
 def run_sweep(checkout, capsys, *extra):
     args = ["--root", str(checkout / "data"), "--output", str(checkout / "out"), "--scripts-dir",
             str(checkout / "repo/scripts"), "--trainers", "ToyTrainer:toy", "--import", "tests.helpers.toy_dataset",
-            "--seeds", "1", *extra]
+            "--seeds", "1", "--opts", "OPTIM.MAX_EPOCH", "1", *extra]
     code = sweep.main(args)
     return code, capsys.readouterr().out
 
 
-def cells(text, first):
-    for line in text.splitlines():
-        parts = [c.strip() for c in line.strip().strip("|").split("|")]
-        if parts[0] == first:
-            return parts
-    raise AssertionError(f"no row {first} in:\n{text}")
 
 
 MEAN_STD = re.compile(r"\d+\.\d\d ± \d+\.\d\d")
@@ -74,8 +50,8 @@ def test_fewshot_sweep_of_an_imported_trainer(checkout, capsys):
     code, out = run_sweep(checkout, capsys, "--protocol", "fewshot", "--datasets", "toy", "--shots", "2")
     assert code == 0, out
     assert "Sweep: 1 done, 0 skipped, 0 failed, 0 not run" in out
-    assert cells(out, "ToyTrainer")[1:4] == ["toy", cells(out, "Average")[1], "1"]
-    row = cells(out, "toy")
+    assert markdown_row(out, "ToyTrainer")[1:4] == ["toy", markdown_row(out, "Average")[1], "1"]
+    row = markdown_row(out, "toy")
     assert MEAN_STD.fullmatch(row[1]) and row[1].endswith("± 0.00") and row[2] == "1"
     assert (checkout / "out/toy/ToyTrainer/toy_2shots/seed1/done.json").is_file()
     assert (checkout / "out/fewshot_results.csv").is_file()
@@ -86,7 +62,7 @@ def test_xd_then_dg_train_once_per_seed_and_evaluate_every_target(checkout, caps
     assert code == 0, out
     # the source run of 16 shots, then its evaluation on the target
     assert "Sweep: 2 done, 0 skipped, 0 failed, 0 not run" in out
-    row = cells(out, "ToyTrainer")
+    row = markdown_row(out, "ToyTrainer")
     assert row[1] == "toy" and MEAN_STD.fullmatch(row[2]) and MEAN_STD.fullmatch(row[3])
     assert row[4] == row[3].split(" ±")[0]  # the average over one target is that target
     evaluation = checkout / "out/evaluation/ToyTrainer/toy_16shots/toy_b/seed1"
@@ -95,4 +71,4 @@ def test_xd_then_dg_train_once_per_seed_and_evaluate_every_target(checkout, caps
     code, out = run_sweep(checkout, capsys, "--protocol", "dg", "--source", "toy", "--datasets", "toy")
     assert code == 0, out
     assert "Sweep: 1 done, 1 skipped, 0 failed, 0 not run" in out  # the source model is reused
-    assert cells(out, "ToyTrainer")[2] == row[2]
+    assert markdown_row(out, "ToyTrainer")[2] == row[2]

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-from tools.sweeping.plan import (  # noqa: E402  (the planning side: what runs, checked up front)
+from tools.sweeping.plan import (  # noqa: E402, F401  (the planning side, re-exported: what runs, checked up front)
     METHODS, Method, Plan, Row, Run, SweepError, check_plan, parse_rows, plan_from_args,
 )
 from tools.sweeping.protocols import DEFAULT_SOURCE, PROTOCOLS  # noqa: E402
