@@ -81,8 +81,12 @@ def plot_fewshot(tables, path):
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     axes.flat[0].set_ylabel("accuracy (%)", fontsize=8)
-    handles, labels = axes.flat[len(panels) - 1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=7)
+    legend = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    labels = list(legend)
+    fig.legend(list(legend.values()), labels, loc="lower center", ncol=min(4, len(labels)), fontsize=7)
     fig.suptitle("Few-shot: accuracy vs shots per class", fontsize=10)
     fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(labels) / 4), 1, 0.96))
     save(fig, path)

@@ -163,7 +163,7 @@ def build_transfer_table(protocol, runs, ci95=False, select=None, source=DEFAULT
     rows, problems = [], run_problems(evaluations)
     for (trainer, config, shots), group in sorted(groups.items()):
         trained = [r for r in runs if r.kind == "train" and (r.trainer, r.config, r.shots, r.dataset) ==
-                   (trainer, config, shots, source)]
+                   (trainer, config, shots, source) and (select is None or select(r.key))]
         problems += run_problems(trained)
         expected = sorted({r.seed for r in group})
         by_target = {t: stat_of([r for r in group if r.dataset == t], ci95) for t in targets}
