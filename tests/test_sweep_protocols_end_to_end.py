@@ -1,4 +1,5 @@
 """Each protocol end to end: tools/sweep.py -> the real scripts/protocol.sh -> train.py,
+for built-in rows on the tiny CLIP (few-shot, zero-shot included) and
 for a trainer the user registers with --import (the toy trainer, no CLIP), ending with
 the protocol's table. The repository is mirrored into a temporary folder whose
 configs/ adds the trainer's configs/trainers/ToyTrainer/ and two toy dataset configs,
@@ -72,3 +73,22 @@ def test_xd_then_dg_train_once_per_seed_and_evaluate_every_target(checkout, caps
     assert code == 0, out
     assert "Sweep: 1 done, 1 skipped, 0 failed, 0 not run" in out  # the source model is reused
     assert markdown_row(out, "ToyTrainer")[2] == row[2]
+
+
+def test_fewshot_sweep_of_built_in_rows_on_the_tiny_clip(tmp_path, capsys):
+    """Zero-shot CLIP (CoOp's configs, eval-only) and CoOp through scripts/protocol.sh and train.py."""
+    from tests.helpers.trainer_runs import tiny_opts, write_colour_images, write_tiny_clip_checkpoint
+
+    root = write_colour_images(str(tmp_path / "data"))
+    clip_path = write_tiny_clip_checkpoint(tmp_path / "tiny.pt", embed_dim=128)
+    code = sweep.main(["--protocol", "fewshot", "--root", root, "--output", str(tmp_path / "out"),
+                       "--trainers", "ZeroshotCLIP", "CoOp:vit_b16_ep50", "--datasets", "image_folder",
+                       "--shots", "1", "--seeds", "1", "--opts", *tiny_opts(clip_path), "OPTIM.MAX_EPOCH", "1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Sweep: 2 done, 0 skipped, 0 failed, 0 not run" in out
+    zero_shot = markdown_row(out, "ZeroshotCLIP")
+    coop = markdown_row(out, "CoOp")
+    assert zero_shot[:2] == ["ZeroshotCLIP", "vit_b16"] and re.fullmatch(r"\d+\.\d\d", zero_shot[2]) and zero_shot[3] == ""
+    assert coop[:3] == ["CoOp", "vit_b16", ""] and re.fullmatch(r"\d+\.\d\d", coop[3])
+    assert "eval_only: True" in (tmp_path / "out/image_folder/ZeroshotCLIP/vit_b16_0shots/seed1/log.txt").read_text()
