@@ -208,3 +208,19 @@ def test_base2new_comparison_table_methods_as_rows(tmp_path, capsys):
 def test_all_on_a_tree_without_runs_is_one_line(tmp_path, capsys):
     code, _, err = run_cli(capsys, "--all", tmp_path)
     assert code == 2 and err.strip() == f"error: no run of any protocol under {tmp_path}: give the OUTPUT folder the scripts wrote"
+
+
+def test_transfer_bars_and_base2new_reference_logs(tmp_path, capsys):
+    from tests.helpers.fake_logs import base2new_dir
+
+    write_fewshot_seed(tmp_path, "imagenet", *COCOOP, 16, 1, 70.0)
+    write_evaluation_seed(tmp_path, *COCOOP, 16, "imagenet_r", 1, 75.0)
+    code, _, err = run_cli(capsys, "--dg", tmp_path, "--plot", tmp_path / "dg.png")
+    assert code == 0, err
+    assert (tmp_path / "dg.png").stat().st_size > 1000
+    # a reference repository's base-to-new pair: no done.json, logs with the end signal and a result
+    write_run(base2new_dir(tmp_path, "train_base", "dtd", "CoOp", "vit_b16_ctxv1", 1), train_log(80.0), done=False)
+    write_run(base2new_dir(tmp_path, "test_new", "dtd", "CoOp", "vit_b16_ctxv1", 1), eval_log(60.0), done=False)
+    code, out, _ = run_cli(capsys, "--base2new", tmp_path)
+    assert markdown_row(out, "dtd", "### CoOp / vit_b16_ctxv1")[1] == "80.00 ± 0.00"
+    assert "dtd train_base seed1: reference log (no done.json), counted" in out
