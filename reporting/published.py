@@ -1,8 +1,11 @@
-"""Published base-to-new numbers (ViT-B/16, 16 shots) as data, so reports can
-put a user's results beside the papers' without anyone retyping tables.
+"""Published numbers as data, so reports can put a user's results beside the
+papers' without anyone retyping tables.
 
-The numbers live in `published_results.json` next to this file; every method
+Base-to-new (ViT-B/16, 16 shots) lives in `published_results.json`: every method
 records the paper and table they come from and the config that reproduces them.
+Few-shot, cross-dataset and DG numbers live in `published_protocols.json` (the
+project's spec data, each number with the source it was read in; numbers nobody
+found are absent, never filled in).
 """
 import json
 from functools import lru_cache
