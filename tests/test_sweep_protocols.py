@@ -54,6 +54,15 @@ def test_fewshot_configs_per_shot_count_as_data(world):
     assert plan.shots == [1, 2, 4, 8, 16] and len(plan.runs()) == 5
 
 
+def test_transfer_source_shots_follow_shots(world):
+    plan = plan_of(world, "--protocol", "dg", "--trainers", "KgCoOp", "--source", "dsa", "--datasets", "imagenet_a",
+                   "--seeds", "1", "--shots", "4")
+    source, target = plan.runs()
+    assert source.run_dir == world["out"] / "dsa/KgCoOp/vit_b16_ep100_ctxv1_4shots/seed1" and source.shots == 4
+    assert target.run_dir == world["out"] / "evaluation/KgCoOp/vit_b16_ep100_ctxv1_4shots/imagenet_a/seed1"
+    assert target.args[:7] == ("xd_test", "KgCoOp", "KgCoOp", "vit_b16_ep100_ctxv1", "imagenet_a", "1", "dsa")
+
+
 def test_protocol_default_datasets():
     assert default_datasets("xd") == ["caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
                                       "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101"]
@@ -130,6 +139,7 @@ def test_imported_trainer_gets_the_generic_script_and_its_imports(world, capsys,
         (["--seeds", "-1"], "--seeds -1: seeds are integers of 0 or more"),
         (["--shots", "-3"], "--shots -3: shots per class must be 1 or more"),
         (["--shots", "1", "2"], "base2new runs one shot count"),
+        (["--protocol", "xd", "--shots", "4", "16"], "xd runs one shot count"),
         (["--plot", "out.txt"], "--plot out.txt: give an image file ending in .png"),
         (["--datasets", "../../.."], "--datasets ../../..: give a dataset config stem"),
         (["--trainers", "CoOp:minii"], "CoOp: unknown config 'minii' (did you mean mini?)"),

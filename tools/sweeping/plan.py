@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.sweeping.protocols import DEFAULT_SOURCE, FEWSHOT_SHOTS, TRANSFER_SHOTS, default_datasets, fewshot_config
+from tools.sweeping.protocols import DEFAULT_SOURCE, FEWSHOT_SHOTS, default_datasets, fewshot_config
 
 BASE2NEW_SCRIPTS = {"train_base": "base2new_train.sh", "test_new": "base2new_test.sh"}
 BASE2NEW_STEPS = {"train_base": "base2new_train", "test_new": "base2new_test"}  # of the generic script
@@ -159,7 +159,7 @@ class Plan:
 
     def target_run(self, row, target, seed):
         """The source model of this row and seed evaluated on all classes of `target`."""
-        shots = 0 if row.is_zero_shot else TRANSFER_SHOTS
+        shots = 0 if row.is_zero_shot else self.shots[0]
         config = row.config_for(self.source)
         run_dir = self.output / "evaluation" / row.name / f"{config}_{shots}shots" / target / f"seed{seed}"
         script, args = self.generic("xd_test", row, config, target, seed, self.source)
@@ -178,7 +178,7 @@ class Plan:
         if self.protocol == "fewshot":
             return [[self.fewshot_run(row, d, s, k)] for row in self.rows for d in self.datasets for s in self.seeds
                     for k in ([0] if row.is_zero_shot else self.shots)]
-        return [[self.fewshot_run(row, self.source, s, TRANSFER_SHOTS, row.config_for(self.source))]
+        return [[self.fewshot_run(row, self.source, s, self.shots[0], row.config_for(self.source))]
                 + [self.target_run(row, t, s) for t in self.datasets] for row in self.rows for s in self.seeds]
 
     def runs(self):
@@ -233,8 +233,8 @@ def check_arguments(protocol, seeds, shots, datasets, plot):
     small = [k for k in shots if k < 1]
     if small:
         raise SweepError(f"--shots {small[0]}: shots per class must be 1 or more, e.g. --shots 16")
-    if protocol == "base2new" and len(shots) != 1:
-        raise SweepError(f"--shots {' '.join(map(str, shots))}: base2new runs one shot count; give one value")
+    if protocol != "fewshot" and len(shots) != 1:
+        raise SweepError(f"--shots {' '.join(map(str, shots))}: {protocol} runs one shot count; give one value")
     for dataset in datasets:
         if not PLAIN_NAME.fullmatch(dataset):
             raise SweepError(

@@ -3,13 +3,12 @@ transfer protocols, and the config each method trains with per shot count.
 
 Base-to-new and few-shot train on every dataset; cross-dataset (xd) and domain
 generalisation (dg) train once per seed on the source, 16 shots of all its
-classes, and evaluate that one model on every target.
+classes (--shots changes it), and evaluate that one model on every target.
 """
 from reporting.published import TRANSFER_SOURCE, benchmarks, dg_targets
 
 PROTOCOLS = ("base2new", "fewshot", "xd", "dg")
 FEWSHOT_SHOTS = (1, 2, 4, 8, 16)
-TRANSFER_SHOTS = 16
 DEFAULT_SOURCE = TRANSFER_SOURCE
 
 
