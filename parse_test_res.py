@@ -17,6 +17,18 @@ walks output/base2new/{train_base,test_new}/<dataset>/shots_<K>/<Trainer>/<cfg>/
 and prints one Base/New/H table per (trainer, config, shots), with the published
 numbers beside the user's where a paper reports them, then writes the tables as
 Markdown and CSV (default output/base2new_results.{md,csv}).
+
+Few-shot, cross-dataset and domain-generalisation modes (beyond upstream)::
+
+    python parse_test_res.py --fewshot output [--plot fewshot.png]   # datasets x shots, methods as rows
+    python parse_test_res.py --xd output [--source imagenet]         # source, 10 targets, average
+    python parse_test_res.py --dg output                             # source, ImageNet-V2/-Sketch/-A/-R, average
+    python parse_test_res.py --all output                            # every protocol found
+
+read the CoOp repositories' layout (reporting/protocol_runs.py). In every
+mode but upstream's, a run of this toolkit counts only with its done.json (whose
+value wins over the log), and a reference repository's folder counts when its log
+holds the end signal and a result, flagged "reference log" (reporting/runs.py).
 """
 import argparse
 import csv
@@ -29,41 +41,24 @@ from dataclasses import dataclass, field
 import numpy as np
 from tabulate import tabulate
 
-from dassl.evaluation.published import comparable_backbones, load_published, published_backbone, published_method
-from dassl.utils import is_run_done
+from reporting.cells import diff, fmt, fmt_stat
+from reporting.errors import ReportError
+from reporting.protocol_report import detected_protocols, report_protocol
+from reporting.published import (
+    TRANSFER_SOURCE, comparable_backbones, load_published, published_backbone, published_method,
+)
+from reporting.runs import (
+    DONE_MARKER, TEST_END_SIGNAL, TRAIN_END_SIGNALS, log_files, logged_backbone, read_run_value, scan_log,
+)
+from reporting.stats import Stat, spread
 
-TRAIN_END_SIGNALS = ("Finish training", "Finished training")
-TEST_END_SIGNAL = "=> result"
 PHASES = ("train_base", "test_new")
-DONE_MARKER = "done.json"
 
 
-class ParseError(Exception):
-    """Input the parser cannot make sense of; the message says what to do."""
+ParseError = ReportError  # input the parser cannot make sense of; the message says what to do
 
 
 # ----------------------------------------------------------------------------- logs
-
-
-def metric_regex(keyword):
-    """The evaluator line `* <keyword>: X%` (1 or 2 decimals, or exponent)."""
-    return re.compile(rf"\* {re.escape(keyword)}: ([\.\deE+-]+)%")
-
-
-def scan_log(log_path, keyword, end_signals):
-    """(whether an end signal was seen, last keyword value after the first end signal)."""
-    regex = metric_regex(keyword)
-    seen_end = False
-    value = None
-    with open(log_path, encoding="utf-8", errors="replace") as f:
-        for raw in f:
-            line = raw.strip()
-            if line in end_signals:
-                seen_end = True
-            match = regex.search(line)
-            if match and seen_end:
-                value = float(match.group(1))
-    return seen_end, value
 
 
 def end_signals_for(test_log):
@@ -74,19 +69,10 @@ def listdir_nohidden(path):
     return sorted(name for name in os.listdir(path) if not name.startswith("."))
 
 
-def compute_ci95(values):
-    return 1.96 * np.std(values) / np.sqrt(len(values))
-
-
-def spread(values, ci95):
-    """Numpy std (ddof 0, as upstream) or the 95% confidence half-width."""
-    return compute_ci95(values) if ci95 else np.std(values)
-
-
 # ----------------------------------------------------------------------------- upstream mode
 
 
-def parse_directory(directory, keyword="accuracy", test_log=False, ci95=False):
+def parse_directory(directory, keyword="accuracy", test_log=False, ci95=False, multi_exp=False):
     """Upstream `parse_function`: print one line per seed folder and the
     summary; return the mean. Plain files beside the seed folders are ignored."""
     print(f"Parsing files in {directory}")
@@ -102,7 +88,7 @@ def parse_directory(directory, keyword="accuracy", test_log=False, ci95=False):
         if not os.path.isfile(log_path):
             raise ParseError(
                 f"{log_path} does not exist: every folder in {directory} must be a run folder holding "
-                "log.txt (use --multi-exp when it holds experiment folders)"
+                "log.txt" + ("" if multi_exp else " (use --multi-exp when it holds experiment folders)")
             )
         _, value = scan_log(log_path, keyword, end_signals)
         if value is not None:
@@ -124,12 +110,27 @@ def parse_directory(directory, keyword="accuracy", test_log=False, ci95=False):
     return mean
 
 
+def experiment_dirs(directory):
+    """Every folder under DIRECTORY whose subfolders are run folders (hold log.txt):
+    the experiments of upstream's layout, and of the few-shot layout's deeper
+    <cfg>_<K>shots/<variant>/seed<S> folders."""
+    found = []
+    for parent, subdirs, _ in os.walk(directory):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        if any(os.path.isfile(os.path.join(parent, d, "log.txt")) for d in subdirs):
+            found.append(parent)
+            subdirs[:] = []
+    return found
+
+
 def parse_multi_exp(directory, keyword="accuracy", test_log=False, ci95=False):
     """Upstream --multi-exp: summarise every experiment folder, then their mean."""
     if not os.path.isdir(directory):
         raise ParseError(f"{directory} is not a directory; pass the folder that holds the experiment folders")
-    experiments = [n for n in listdir_nohidden(directory) if os.path.isdir(os.path.join(directory, n))]
-    means = [parse_directory(os.path.join(directory, n), keyword, test_log, ci95) for n in experiments]
+    experiments = experiment_dirs(directory)
+    if not experiments:
+        raise ParseError(f"no experiment folder under {directory}: none holds seed folders with log.txt")
+    means = [parse_directory(path, keyword, test_log, ci95, multi_exp=True) for path in experiments]
     print("Average performance")
     print(f"* {keyword}: {np.mean(means):.2f}%")
     return np.mean(means)
@@ -151,50 +152,16 @@ class RunResult:
     path: str
     value: float = None
     problem: str = None
+    reference: bool = False  # a log of the reference repositories (no done.json)
     backbone: str = None
 
 
-def log_files(run_dir):
-    """log.txt, then the timestamped logs a restarted run writes beside it (oldest first)."""
-    names = [n for n in os.listdir(run_dir) if n == "log.txt" or n.startswith("log.txt-")]
-    return [os.path.join(run_dir, n) for n in sorted(names)]
-
-
-def read_run_value(log_path, phase, keyword):
-    """Base: last value after the training end line, or the `=> result` block
-    of an eval-only run (zero-shot). New: the eval-only `=> result` block."""
-    if phase == "train_base":
-        seen_end, value = scan_log(log_path, keyword, TRAIN_END_SIGNALS)
-        if seen_end:
-            return value
-    return scan_log(log_path, keyword, (TEST_END_SIGNAL,))[1]
-
-
 def read_run(run_dir, key, keyword):
-    """A RunResult for one seed folder: counted only with done.json and a result."""
-    if not is_run_done(run_dir):
-        return RunResult(**key, path=run_dir, problem=f"unfinished (no {DONE_MARKER})")
-    logs = log_files(run_dir)
-    if not logs:
-        return RunResult(**key, path=run_dir, problem="no log.txt")
-    values = [v for v in (read_run_value(p, key["phase"], keyword) for p in logs) if v is not None]
-    if not values:
-        return RunResult(**key, path=run_dir, problem=f"no '* {keyword}: X%' result in its log")
-    return RunResult(**key, path=run_dir, value=values[-1], backbone=logged_backbone(logs))
-
-
-BACKBONE_LINE = re.compile(r"^Loading CLIP \(backbone: (.+?)(?:, from .+)?\)$", re.M)
-
-
-def logged_backbone(logs):
-    """MODEL.BACKBONE.NAME as the last log names it (`Loading CLIP (backbone: NAME[, from PATH])`,
-    as CoOp logs it), or None if no log names one. With PATH, NAME still names the architecture
-    (open_clip's, e.g. `ViT-B-16`, for open_clip files)."""
-    found = None
-    for path in logs:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            found = (BACKBONE_LINE.findall(f.read()) or [found])[-1]
-    return found
+    """A RunResult for one seed folder (see reporting.runs for what counts), with the backbone its log names."""
+    read = read_run_value(run_dir, key["phase"] == "train_base", keyword)
+    backbone = logged_backbone(log_files(run_dir)) if read.value is not None else None
+    return RunResult(**key, path=run_dir, value=read.value, problem=read.problem, reference=read.reference,
+                     backbone=backbone)
 
 
 RUN_DIR_PATTERN = re.compile(r"shots_(\d+)/([^/]+)/([^/]+)/seed(\d+)$")
@@ -229,23 +196,6 @@ def collect_runs(output_root, keyword="accuracy"):
 
 def harmonic_mean(base, new):
     return 2 * base * new / (base + new) if base + new > 0 else 0.0
-
-
-@dataclass
-class Stat:
-    """A mean over seeds with its spread and the seeds it came from."""
-
-    mean: float
-    spread: float
-    seeds: tuple
-
-    @classmethod
-    def of(cls, by_seed, ci95):
-        if not by_seed:
-            return None
-        seeds = tuple(sorted(by_seed))
-        values = [by_seed[s] for s in seeds]
-        return cls(float(np.mean(values)), float(spread(values, ci95)), seeds)
 
 
 @dataclass
@@ -304,6 +254,9 @@ def table_problems(runs_by_dataset, rows):
         for run in sorted(runs, key=lambda r: (r.phase, r.seed)):
             if run.problem:
                 problems.append(f"{dataset} {run.phase} seed{run.seed}: {run.problem} - {run.path}")
+            elif run.reference:
+                problems.append(f"{dataset} {run.phase} seed{run.seed}: reference log (no {DONE_MARKER}), "
+                                f"counted - {run.path}")
         for phase in PHASES:
             for seed in expected:
                 if (phase, seed) not in present:
@@ -417,21 +370,6 @@ def paper_averages(table, datasets):
 
 AVERAGE_LABEL = "Average: H of mean Base/New (papers)"
 MEAN_H_LABEL = "Average: mean of per-dataset H"
-
-
-def fmt(value, signed=False):
-    """Two decimals; a difference that rounds to zero prints as +0.00, not -0.00."""
-    if value is None:
-        return ""
-    return f"{round(value, 2) + 0.0:+.2f}" if signed else f"{value:.2f}"
-
-
-def fmt_stat(stat):
-    return "" if stat is None else f"{stat.mean:.2f} ± {stat.spread:.2f}"
-
-
-def diff(mine, paper):
-    return None if mine is None or paper is None else mine - paper
 
 
 def table_records(table):
@@ -565,10 +503,34 @@ def averages_note(table, datasets):
     return note + " Paper averages: its per-dataset numbers averaged over the same datasets."
 
 
+def comparison_markdown(tables):
+    """Methods as rows (zero-shot first): each table's average Base, New and H, beside the paper's.
+    Only tables over the same datasets are compared; the others are named below it."""
+    rows, skipped = [], []
+    tables = sorted(tables, key=lambda t: t.trainer != "ZeroshotCLIP")
+    averaged = [(t, Averages.of(t.complete_rows)) for t in tables]
+    datasets = max((a.datasets for _, a in averaged if a), key=len, default=())
+    for table, mine in averaged:
+        if mine is None or mine.datasets != datasets:
+            skipped.append(table.title)
+            continue
+        paper = paper_averages(table, list(mine.datasets))
+        rows.append([table.trainer, table.config, table.shots, fmt(mine.base), fmt(mine.new), fmt(mine.h_of_means),
+                     fmt(paper.h_of_means if paper else None),
+                     fmt(diff(mine.h_of_means, paper.h_of_means if paper else None), signed=True)])
+    headers = ["Method", "Config", "Shots", "Base", "New", "H", "H paper", "H diff"]
+    parts = ["### Base-to-new: average over datasets, methods as rows", "",
+             f"Over {len(datasets)} dataset(s): {', '.join(datasets)}.", "",
+             tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    if skipped:
+        parts += [f"Not compared (other datasets, or none complete): {', '.join(skipped)}", ""]
+    return "\n".join(parts)
+
+
 def format_markdown(tables, ci95=False):
     if not tables:
         return "No base-to-new runs found.\n"
-    return "\n".join(markdown_table(t, ci95) for t in tables)
+    return "\n".join([markdown_table(t, ci95) for t in tables] + [comparison_markdown(tables)])
 
 
 CSV_COLUMNS = [
@@ -627,10 +589,10 @@ def report_base2new(output_root, keyword="accuracy", ci95=False, out_prefix=None
     for path in write_outputs(tables, out_prefix, ci95):
         print(f"Saved {path}")
     if plot_path:
-        from tools.plot_base2new import plot_averages
+        from reporting.plots import plot_base2new
 
         try:
-            plot_averages(plot_groups(tables), plot_path)
+            plot_base2new(plot_groups(tables), plot_path)
         except ValueError as error:
             raise ParseError(str(error)) from error
         print(f"Saved {plot_path}")
@@ -638,6 +600,9 @@ def report_base2new(output_root, keyword="accuracy", ci95=False, out_prefix=None
 
 
 # ----------------------------------------------------------------------------- command line
+
+
+PROTOCOL_FLAGS = ("base2new", "fewshot", "xd", "dg", "all")
 
 
 def build_parser():
@@ -648,22 +613,49 @@ def build_parser():
     parser.add_argument("--multi-exp", action="store_true", help="directory holds several experiment folders")
     parser.add_argument("--keyword", default="accuracy", help="which evaluator keyword to extract")
     parser.add_argument("--base2new", metavar="OUTPUT_ROOT", help="Base/New/H tables of OUTPUT_ROOT/base2new")
-    parser.add_argument("--out-prefix", help="with --base2new: write OUT_PREFIX.md and .csv "
-                        "(default OUTPUT_ROOT/base2new_results)")
-    parser.add_argument("--plot", metavar="PATH.png", help="with --base2new: Base/New/H bars per trainer")
+    parser.add_argument("--fewshot", metavar="OUTPUT_ROOT", help="few-shot tables (datasets x shots, methods as rows)")
+    parser.add_argument("--xd", metavar="OUTPUT_ROOT", help="cross-dataset table: source, targets, average")
+    parser.add_argument("--dg", metavar="OUTPUT_ROOT", help="domain-generalisation table: source, variants, average")
+    parser.add_argument("--all", metavar="OUTPUT_ROOT", help="the tables of every protocol found in OUTPUT_ROOT")
+    parser.add_argument("--source", default=TRANSFER_SOURCE, help="with --xd/--dg: the dataset trained on")
+    parser.add_argument("--out-prefix", help="with a protocol flag: write OUT_PREFIX.md and .csv "
+                        "(default OUTPUT_ROOT/<protocol>_results; with --all, OUT_PREFIX_<protocol>)")
+    parser.add_argument("--plot", metavar="PATH.png", help="with a protocol flag other than --all: its figure")
     return parser
+
+
+def report(protocol, output_root, args, out_prefix=None):
+    if protocol == "base2new":
+        return report_base2new(output_root, args.keyword, args.ci95, out_prefix, args.plot)
+    return report_protocol(protocol, output_root, args.keyword, args.ci95, out_prefix, args.plot, source=args.source)
+
+
+def report_all(output_root, args):
+    """Every protocol found under OUTPUT_ROOT, each to its own files."""
+    if not os.path.isdir(output_root):
+        raise ParseError(f"{output_root} is not a directory; pass the output root of the runs (OUTPUT)")
+    protocols = detected_protocols(output_root)
+    if not protocols:
+        raise ParseError(f"no run of any protocol under {output_root}: give the OUTPUT folder the scripts wrote")
+    for protocol in protocols:
+        report(protocol, output_root, args, f"{args.out_prefix}_{protocol}" if args.out_prefix else None)
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if bool(args.base2new) == bool(args.directory):
-        parser.error("give either DIRECTORY (upstream mode) or --base2new OUTPUT_ROOT")
-    if not args.base2new and (args.out_prefix or args.plot):
-        parser.error("--out-prefix and --plot go with --base2new")
+    chosen = [flag for flag in PROTOCOL_FLAGS if getattr(args, flag)]
+    if len(chosen) + bool(args.directory) != 1:
+        parser.error("give either DIRECTORY (upstream mode) or one of --base2new, --fewshot, --xd, --dg, --all OUTPUT_ROOT")
+    if not chosen and (args.out_prefix or args.plot):
+        parser.error("--out-prefix and --plot go with --base2new, --fewshot, --xd, --dg or --all")
+    if chosen == ["all"] and args.plot:
+        parser.error("--plot draws one protocol's figure: give --base2new, --fewshot, --xd or --dg instead of --all")
     try:
-        if args.base2new:
-            report_base2new(args.base2new, args.keyword, args.ci95, args.out_prefix, args.plot)
+        if chosen == ["all"]:
+            report_all(args.all, args)
+        elif chosen:
+            report(chosen[0], getattr(args, chosen[0]), args, args.out_prefix)
         elif args.multi_exp:
             parse_multi_exp(args.directory, args.keyword, args.test_log, args.ci95)
         else:

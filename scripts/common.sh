@@ -12,6 +12,7 @@
 #               is honoured, e.g. EXTRA_OPTS='OPTIM.MAX_EPOCH 2 TRAINER.COOP.CTX_INIT "a photo of a"'
 #   TRAINER_DIR name of the <Trainer> folder in the output tree (default: the trainer name);
 #               lets plug-in rows such as CoCoOp+TextRefiner keep their own folders
+# A script may fill the IMPORT_FLAGS array (`--import MODULE` pairs) before calling run_once.
 #
 # Every run goes through train.py: it returns a finished folder's stored result at once,
 # resumes an unfinished one from its last checkpoint, and refuses a folder written by
@@ -48,6 +49,7 @@ PYTHON="${PYTHON:-python}"
 mapfile -d '' EXTRA < <(printf '%s <end>' "${EXTRA_OPTS:-}" | xargs printf '%s\0' 2>/dev/null)
 [ "${#EXTRA[@]}" -gt 0 ] && [ "${EXTRA[-1]}" = "<end>" ] || die "EXTRA_OPTS has unbalanced quotes: ${EXTRA_OPTS}"
 unset 'EXTRA[-1]'
+IMPORT_FLAGS=()
 cd "${REPO_ROOT}"
 
 # usage N_REQUIRED N_GIVEN "ARGS" : exit with a usage line unless enough arguments were given.
@@ -84,7 +86,7 @@ run_once() {
         shift
     fi
     echo "Run ${outdir}"
-    "${PYTHON}" train.py "${flags[@]}" --output-dir "${outdir}" "$@" "${EXTRA[@]}"
+    "${PYTHON}" train.py "${IMPORT_FLAGS[@]}" "${flags[@]}" --output-dir "${outdir}" "$@" "${EXTRA[@]}"
 }
 
 # load_epoch_flags MODEL_DIR : the --load-epoch flag for the checkpoint the pointer names

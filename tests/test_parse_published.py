@@ -1,7 +1,7 @@
 """The published numbers file is internally consistent and matches the papers' tables."""
 import pytest
 
-from dassl.evaluation.published import load_published, published_for, published_method
+from reporting.published import load_published, published_for, published_method
 
 BENCHMARKS = [
     "imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",

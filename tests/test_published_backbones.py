@@ -1,6 +1,6 @@
 """Published numbers name their backbone and stand only beside runs on it (issue #23 item 3)."""
 import parse_test_res as ptr
-from dassl.evaluation.published import canonical_backbone, comparable_backbones, load_published, published_method
+from reporting.published import canonical_backbone, comparable_backbones, load_published, published_method
 from tests.helpers.fake_logs import base2new_dir, eval_log, train_log, write_run
 
 

@@ -1,12 +1,16 @@
-"""The base-to-new sweep: trainers x datasets x seeds, train base then test new,
-ending with the Base/New/H tables of `parse_test_res.py --base2new`.
+"""The sweep of every protocol: trainers x datasets x seeds (x shots), ending
+with the protocol's tables (`parse_test_res.py --base2new/--fewshot/--xd/--dg`).
 
     python tools/sweep.py --root DATA --trainers CoOp CoCoOp KgCoOp:vit_b16_ep100_ctxv1 \\
         --datasets eurosat dtd --seeds 1 2 3 [--shots 16] [--output output] \\
         [--gpus 0 1 | --jobs N] [--opts OPTIM.MAX_EPOCH 2] [--plot output/base2new.png]
+    python tools/sweep.py --protocol fewshot --root DATA --trainers CoOp DPT [--shots 1 2 4 8 16]
+    python tools/sweep.py --protocol xd|dg --root DATA --trainers CoOp CoCoOp [--source imagenet]
+    python tools/sweep.py --root DATA --trainers MyTrainer:my_cfg --import my_trainer.py
 
-Every run goes through the per-method scripts `scripts/<method>/base2new_{train,test}.sh
-DATASET SEED CFG`, the one place that builds train.py command lines; the sweep
+Base-to-new runs of built-in rows go through `scripts/<method>/base2new_{train,test}.sh
+DATASET SEED CFG`; every other run through the generic `scripts/protocol.sh` (see
+tools/sweeping/plan.py). The scripts build the train.py command lines; the sweep
 only chooses what to run, where, and in which order. It passes DATA, OUTPUT,
 SHOTS, EXTRA_OPTS (the row's plug-in opts + --opts), TRAINER_DIR (the row name,
 the <Trainer> folder) and CUDA_VISIBLE_DEVICES (with --gpus).
@@ -27,7 +31,6 @@ order; a sweep killed outright takes its runs with it, see tools/sweeping/).
 import argparse
 import ast
 import contextlib
-import difflib
 import os
 import queue
 import shlex
@@ -49,162 +52,12 @@ sys.path.insert(0, str(REPO_ROOT))
 from tools.sweeping.children import ChildGroups, load_exit_codes  # noqa: E402
 from tools.sweeping import slurm  # noqa: E402
 from tools.sweeping.devices import GpuError, check_gpu_ids  # noqa: E402
+from tools.sweeping.plan import (  # noqa: E402, F401  (the planning side, re-exported: what runs, checked up front)
+    METHODS, Method, Plan, Row, Run, SweepError, check_plan, parse_rows, plan_from_args,
+)
+from tools.sweeping.protocols import DEFAULT_SOURCE, PROTOCOLS  # noqa: E402
 
 exit_codes = load_exit_codes()
-
-PHASES = ("train_base", "test_new")
-SCRIPT_OF_PHASE = {"train_base": "base2new_train.sh", "test_new": "base2new_test.sh"}
-
-
-@dataclass(frozen=True)
-class Method:
-    """A sweep row kind: the scripts folder that runs it, the trainer those
-    scripts launch, its default config (`{dataset}` stands for the dataset
-    stem, for methods with one config per dataset), the opts that make the row
-    (plug-ins) and extra script arguments after CFG (e.g. the trainer name for
-    scripts shared by several trainers)."""
-
-    scripts: str
-    trainer: str
-    config: str
-    opts: tuple = ()
-    script_args: tuple = ()
-
-
-TEXTREFINER_ON = ("TRAINER.TEXTREFINER.ENABLED", "True")
-
-# Row name -> Method. The row name is the <Trainer> folder of the output tree.
-METHODS = {
-    "ZeroshotCLIP": Method("zsclip", "ZeroshotCLIP", "vit_b16"),
-    "CoOp": Method("coop", "CoOp", "vit_b16_ctxv1"),
-    "CoCoOp": Method("cocoop", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1"),
-    "KgCoOp": Method("kgcoop", "KgCoOp", "vit_b16_ep100_ctxv1"),
-    "DPT": Method("dpt", "DPT", "vit_b16", script_args=("DPT",)),
-    "VLP": Method("dpt", "VLP", "vit_b16", script_args=("VLP",)),
-    "VPT": Method("dpt", "VPT", "vit_b16", script_args=("VPT",)),
-    "TGPT": Method("tgpt", "TGPT", "vit_b16_{dataset}"),
-    "TextRefiner": Method("textrefiner", "TextRefiner", "vit_b16_ep10_ctxv1"),
-    "CoOp+TextRefiner": Method("coop", "CoOp", "vit_b16_ctxv1", TEXTREFINER_ON),
-    "CoCoOp+TextRefiner": Method("cocoop", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1", TEXTREFINER_ON),
-    "KgCoOp+TextRefiner": Method("kgcoop", "KgCoOp", "vit_b16_ep100_ctxv1", TEXTREFINER_ON),
-    "DPT+TextRefiner": Method("dpt", "DPT", "vit_b16", TEXTREFINER_ON, ("DPT",)),
-    "VLP+TextRefiner": Method("dpt", "VLP", "vit_b16", TEXTREFINER_ON, ("VLP",)),
-}
-
-
-class SweepError(Exception):
-    """Bad sweep arguments, found before any run starts."""
-
-
-@dataclass(frozen=True)
-class Row:
-    name: str
-    method: Method
-    config: str
-
-    @property
-    def is_plugin(self):
-        return self.name != self.method.trainer
-
-    def config_for(self, dataset):
-        return self.config.format(dataset=dataset)
-
-
-@dataclass(frozen=True)
-class Run:
-    row: Row
-    dataset: str
-    seed: int
-    phase: str
-    run_dir: Path
-
-    @property
-    def label(self):
-        return f"{self.row.name}/{self.row.config_for(self.dataset)} {self.dataset} seed{self.seed} {self.phase}"
-
-
-@dataclass
-class Plan:
-    rows: list
-    datasets: list
-    seeds: list
-    shots: int
-    data_root: Path
-    output: Path
-    scripts_dir: Path
-    slots: list
-    opts: list
-    python: dict = None
-
-    def run_dir(self, row, dataset, seed, phase):
-        return (self.output / "base2new" / phase / dataset / f"shots_{self.shots}" / row.name
-                / row.config_for(dataset) / f"seed{seed}")
-
-    def jobs(self):
-        """One job per (row, dataset, seed): its train_base run, then its test_new run."""
-        return [
-            [Run(row, dataset, seed, phase, self.run_dir(row, dataset, seed, phase)) for phase in PHASES]
-            for row in self.rows
-            for dataset in self.datasets
-            for seed in self.seeds
-        ]
-
-    def script(self, row, phase):
-        return self.scripts_dir / row.method.scripts / SCRIPT_OF_PHASE[phase]
-
-
-# ----------------------------------------------------------------------------- arguments
-
-
-def closest_hint(name, choices):
-    match = difflib.get_close_matches(name, choices, n=1)
-    return f" (did you mean {match[0]}?)" if match else ""
-
-
-def parse_rows(specs, methods=METHODS):
-    """`Trainer` or `Trainer:cfg` -> Rows, in the order given."""
-    rows = []
-    for spec in specs:
-        name, _, config = spec.partition(":")
-        if name not in methods:
-            raise SweepError(
-                f"unknown trainer '{name}'{closest_hint(name, list(methods))}; "
-                f"the method table of tools/sweep.py knows: {', '.join(methods)}"
-            )
-        rows.append(Row(name, methods[name], config or methods[name].config))
-    return rows
-
-
-def scripts_name_trainer_dir(scripts_dir):
-    """Whether the scripts put runs under $TRAINER_DIR (needed by plug-in rows,
-    whose folder name differs from the trainer the scripts launch)."""
-    return any("TRAINER_DIR" in path.read_text(errors="replace") for path in scripts_dir.rglob("*.sh"))
-
-
-def check_plan(plan):
-    """Every problem that would make runs fail, reported before any run starts."""
-    if not plan.data_root.is_dir():
-        raise SweepError(f"--root {plan.data_root} is not a directory; pass the folder that holds the dataset folders")
-    for row in plan.rows:
-        for phase in PHASES:
-            script = plan.script(row, phase)
-            if not script.is_file():
-                raise SweepError(f"{row.name}: script {script} does not exist; check --scripts-dir or the method table")
-    dataset_configs = plan.scripts_dir.parent / "configs" / "datasets"
-    for dataset in plan.datasets:
-        if not (dataset_configs / f"{dataset}.yaml").is_file():
-            known = sorted(p.stem for p in dataset_configs.glob("*.yaml"))
-            raise SweepError(
-                f"unknown dataset '{dataset}'{closest_hint(dataset, known)}: "
-                f"{dataset_configs / (dataset + '.yaml')} does not exist"
-            )
-    plugins = [row.name for row in plan.rows if row.is_plugin]
-    if plugins and not scripts_name_trainer_dir(plan.scripts_dir):
-        raise SweepError(
-            f"rows {', '.join(plugins)} need scripts that name the <Trainer> folder after $TRAINER_DIR, "
-            f"and no script under {plan.scripts_dir} uses TRAINER_DIR; without it their runs would land "
-            "in the plain trainer's folder"
-        )
 
 
 # ----------------------------------------------------------------------------- running
@@ -215,7 +68,7 @@ def run_environment(plan, run, slot):
     env.update(
         DATA=str(plan.data_root),
         OUTPUT=str(plan.output),
-        SHOTS=str(plan.shots),
+        SHOTS=str(run.shots),
         EXTRA_OPTS=shlex.join(list(run.row.method.opts) + list(plan.opts)),
         TRAINER_DIR=run.row.name,
     )
@@ -276,19 +129,25 @@ def config_value(text):
 
 
 def expected_config(plan, run):
-    """The config keys the sweep itself decides for `run`: trainer, seed, shots, class half and opts."""
+    """The config keys the sweep itself decides for `run`: trainer, seed, shots, classes and opts."""
     opts = list(run.row.method.opts) + list(plan.opts)
-    expected = {"TRAINER.NAME": run.row.method.trainer, "SEED": run.seed, "DATASET.NUM_SHOTS": plan.shots,
-                "DATASET.SUBSAMPLE_CLASSES": "base" if run.phase == "train_base" else "new"}
+    expected = {"TRAINER.NAME": run.row.method.trainer, "SEED": run.seed}
+    if run.phase in ("train_base", "test_new"):
+        expected.update({"DATASET.NUM_SHOTS": run.shots,
+                         "DATASET.SUBSAMPLE_CLASSES": "base" if run.phase == "train_base" else "new"})
+    else:  # few-shot training on all classes, or an evaluation on a target (xd / dg)
+        expected["DATASET.SUBSAMPLE_CLASSES"] = "all"
+        if run.phase == "fewshot" and run.row.method.trainer != "ZeroshotCLIP":
+            expected["DATASET.NUM_SHOTS"] = run.shots
     expected.update((key, config_value(value)) for key, value in zip(opts[::2], opts[1::2]))
     return expected
 
 
 def is_same_finished_run(plan, run):
     """Skip only a finished folder whose run.json agrees with what the sweep sets (and, for a
-    test run, names its training run's run.json); any other folder goes to its script, and
-    train.py returns its result or refuses another run's folder. torch is imported only once
-    a finished folder exists, so a fresh sweep starts at once."""
+    base-to-new test run, names its training run's run.json); any other folder goes to its
+    script, and train.py returns its result or refuses another run's folder. torch is imported
+    only once a finished folder exists, so a fresh sweep starts at once."""
     if not is_done(run.run_dir):
         return False
     from dassl.engine.run_fingerprint import FINISHED, RUN_FILE, run_folder_state
@@ -296,12 +155,13 @@ def is_same_finished_run(plan, run):
 
     expected = {"config": expected_config(plan, run)}
     if run.phase == "test_new":
-        trained = plan.run_dir(run.row, run.dataset, run.seed, "train_base") / RUN_FILE
+        trained = plan.base2new_run(run.row, run.dataset, run.seed, "train_base").run_dir / RUN_FILE
         expected["eval"] = {"model_run": file_sha256(trained) if trained.is_file() else None}
     return run_folder_state(str(run.run_dir), expected)[0] == FINISHED
+
+
 def script_argv(plan, run):
-    return ["bash", str(plan.script(run.row, run.phase)), run.dataset, str(run.seed),
-            run.row.config_for(run.dataset), *run.row.method.script_args]
+    return ["bash", str(run.script), *run.args]
 
 
 def execute_run(plan, run, slot, runner):
@@ -391,15 +251,19 @@ def print_summary(outcomes):
 
 
 def report(plan, out_prefix=None, plot_path=None):
-    """The Base/New/H tables of exactly this sweep's runs."""
+    """The tables of exactly this sweep's runs."""
     from parse_test_res import ParseError, report_base2new
+    from reporting.protocol_report import report_protocol
 
-    wanted = {(row.name, row.config_for(dataset), dataset) for row in plan.rows for dataset in plan.datasets}
-
-    def select(trainer, config, shots, dataset, seed):
-        return (trainer, config, dataset) in wanted and shots == plan.shots and seed in plan.seeds
-
+    wanted = {(run.row.name, run.config, run.dataset, run.shots, run.seed) for run in plan.runs()}
     try:
+        if plan.protocol != "base2new":
+            return report_protocol(plan.protocol, str(plan.output), out_prefix=out_prefix, plot_path=plot_path,
+                                   select=lambda key: key in wanted, source=plan.source)
+
+        def select(trainer, config, shots, dataset, seed):
+            return (trainer, config, dataset, shots, seed) in wanted
+
         return report_base2new(str(plan.output), out_prefix=out_prefix, plot_path=plot_path, select=select)
     except ParseError as error:
         print(f"error: no table: {error}", file=sys.stderr)
@@ -444,18 +308,28 @@ def warm_python(enabled):
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="dataset root (DATA)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="base2new",
+                        help="base2new (default); fewshot: all classes over --shots; xd: train on --source, "
+                             "test on other datasets; dg: train on --source, test on ImageNet-V2/-Sketch/-A/-R")
     parser.add_argument("--trainers", nargs="+", required=True, metavar="TRAINER[:CFG]",
-                        help=f"rows of the method table: {', '.join(METHODS)}")
-    parser.add_argument("--datasets", nargs="+", required=True, help="dataset config stems, e.g. eurosat dtd")
+                        help=f"rows of the method table: {', '.join(METHODS)}; or a trainer of your own "
+                             "with configs under configs/trainers/<TRAINER>/")
+    parser.add_argument("--datasets", nargs="+", help="dataset config stems, e.g. eurosat dtd (xd and dg: the "
+                        "targets); default: the 11 benchmarks, the 10 other than the source, or the 4 ImageNet variants")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--shots", type=int, default=16)
+    parser.add_argument("--shots", nargs="+", type=int,
+                        help="shots per class: default 16; fewshot: 1 2 4 8 16 (xd and dg train on 16)")
+    parser.add_argument("--source", default=DEFAULT_SOURCE, help="xd and dg: the dataset trained on (default imagenet)")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="passed to every train.py run: a module or .py file registering your trainer; repeatable")
     parser.add_argument("--output", default="output", help="output root (OUTPUT), default ./output")
     parser.add_argument("--gpus", nargs="+", help="GPU ids: runs are spread over them, one run per GPU at a time")
     parser.add_argument("--jobs", type=int, default=1, help="parallel runs without --gpus (CPU)")
     parser.add_argument("--opts", nargs="+", default=[], help="extra yacs KEY VALUE pairs for every run")
     parser.add_argument("--scripts-dir", default=str(REPO_ROOT / "scripts"), help="folder of the per-method scripts")
-    parser.add_argument("--out-prefix", help="tables as OUT_PREFIX.md/.csv (default OUTPUT/base2new_results)")
-    parser.add_argument("--plot", metavar="PATH.png", help="also save Base/New/H bars per trainer")
+    parser.add_argument("--out-prefix", help="tables as OUT_PREFIX.md/.csv (default OUTPUT/<protocol>_results)")
+    parser.add_argument("--plot", metavar="PATH.png", help="also save the protocol's figure (base2new: Base/New/H "
+                        "bars per trainer; fewshot: accuracy vs shots per dataset)")
     parser.add_argument("--warm", action="store_true",
                         help="start runs from one warm process (saves the import time of every run; "
                              "each run is still its own forked process)")
@@ -496,26 +370,6 @@ def slurm_steps(plan):
                                  run.run_dir) for run in job]
 
     return steps_of
-
-
-def plan_from_args(args):
-    if args.jobs < 1:
-        raise SweepError(f"--jobs {args.jobs}: give at least 1")
-    if args.gpus and args.jobs != 1:
-        raise SweepError("--gpus already runs one run per GPU in parallel; drop --jobs")
-    if len(args.opts) % 2:
-        raise SweepError(f"--opts takes KEY VALUE pairs; got an odd number of items: {' '.join(args.opts)}")
-    return Plan(
-        rows=parse_rows(args.trainers),
-        datasets=list(dict.fromkeys(args.datasets)),
-        seeds=list(dict.fromkeys(args.seeds)),
-        shots=args.shots,
-        data_root=Path(args.root).resolve(),
-        output=Path(args.output).resolve(),
-        scripts_dir=Path(args.scripts_dir).resolve(),
-        slots=list(args.gpus) if args.gpus else [None] * args.jobs,
-        opts=args.opts,
-    )
 
 
 INTERRUPTED = 130  # the shell's status for a command ended by Ctrl-C

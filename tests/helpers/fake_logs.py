@@ -14,10 +14,11 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def evaluator_block(accuracy, decimals=2, total=10000):
@@ -86,6 +87,25 @@ def write_base2new_seed(root, dataset, trainer, config, seed, base, new, shots=1
         write_run(base2new_dir(root, "test_new", dataset, trainer, config, seed, shots), eval_log(new), accuracy=new)
 
 
+def fewshot_dir(root, dataset, trainer, config, shots, seed):
+    """A training run on all classes, in the CoOp repositories' layout (few-shot, and the xd/dg source)."""
+    return os.path.join(root, dataset, trainer, f"{config}_{shots}shots", f"seed{seed}")
+
+
+def evaluation_dir(root, trainer, config, shots, target, seed):
+    """The source model of an xd/dg protocol evaluated on `target`."""
+    return os.path.join(root, "evaluation", trainer, f"{config}_{shots}shots", target, f"seed{seed}")
+
+
+def write_fewshot_seed(root, dataset, trainer, config, shots, seed, accuracy, zero_shot=False):
+    text = eval_log(accuracy) if zero_shot else train_log(accuracy)
+    return write_run(fewshot_dir(root, dataset, trainer, config, shots, seed), text, accuracy=accuracy)
+
+
+def write_evaluation_seed(root, trainer, config, shots, target, seed, accuracy):
+    return write_run(evaluation_dir(root, trainer, config, shots, target, seed), eval_log(accuracy), accuracy=accuracy)
+
+
 def append_line(path, line):
     with open(path, "a") as f:
         f.write(line + "\n")
@@ -95,7 +115,7 @@ def append_line(path, line):
 
 def fake_config(phase, trainer, seed):
     """The config keys a real run would record in run.json for what the sweep passes."""
-    sys.path.insert(0, REPO)
+    sys.path.insert(0, REPO_ROOT)
     from tools.sweep import config_value
 
     opts = shlex.split(os.environ.get("EXTRA_OPTS", ""))
@@ -180,16 +200,60 @@ FAKE_ACCURACY = {"train_base": "60 + seed + ${#dataset}", "test_new": "40 + 2 * 
 
 def trainer_of_scripts(method):
     """The trainer the sweep expects from the scripts folder `method` (e.g. "coop" -> "CoOp")."""
-    sys.path.insert(0, REPO)
+    sys.path.insert(0, REPO_ROOT)
     from tools.sweep import METHODS
 
     return next(row.trainer for row in METHODS.values() if row.scripts == method)
 
 
+FAKE_PROTOCOL_SCRIPT = """#!/usr/bin/env bash
+# Fake scripts/protocol.sh: same arguments, environment and output tree as the real one.
+set -euo pipefail
+step="$1"; trainer="$2"; cfg="$4"; dataset="$5"; seed="$6"; source="$7"
+shift 7
+echo "imports: $*" >&2
+bonus=0
+case "$EXTRA_OPTS" in *TEXTREFINER*) bonus=5 ;; esac
+case "$step" in
+    fewshot)
+        dir="$OUTPUT/$dataset/$TRAINER_DIR/${{cfg}}_${{SHOTS}}shots/seed$seed"; kind=train_base
+        accuracy=$((50 + SHOTS + seed + ${{#dataset}} + bonus)) ;;
+    xd_test)
+        dir="$OUTPUT/evaluation/$TRAINER_DIR/${{cfg}}_${{SHOTS}}shots/$dataset/seed$seed"; kind=test
+        if [ "$trainer" != ZeroshotCLIP ] && [ ! -f "$OUTPUT/$source/$TRAINER_DIR/${{cfg}}_${{SHOTS}}shots/seed$seed/done.json" ]; then
+            echo "error: source run not finished" >&2; exit 2
+        fi
+        accuracy=$((30 + 2 * seed + ${{#dataset}} + bonus)) ;;
+    base2new_train) dir="$OUTPUT/base2new/train_base/$dataset/shots_$SHOTS/$TRAINER_DIR/$cfg/seed$seed"; kind=train_base
+        accuracy=$((60 + seed + ${{#dataset}} + bonus)) ;;
+    base2new_test) dir="$OUTPUT/base2new/test_new/$dataset/shots_$SHOTS/$TRAINER_DIR/$cfg/seed$seed"; kind=test_new
+        accuracy=$((40 + 2 * seed + bonus)) ;;
+esac
+[ "$trainer" = ZeroshotCLIP ] && [ "$step" != base2new_test ] && kind=test && accuracy=$((40 + ${{#dataset}}))
+[ -f "$dir/done.json" ] && exit 0
+if [ "${{FAKE_FAIL:-}}" = "$dataset $seed $step" ]; then
+    mkdir -p "$dir"; echo "Traceback: fake crash" > "$dir/log.txt"; echo "fake crash" >&2; exit 1
+fi
+exec {python} {fake_logs} "$dir" "$kind" "$accuracy" "${{FAKE_STEPS:-3}}" "$FAKE_LEDGER"
+"""
+
+
 def write_fake_scripts(root, methods, datasets):
-    """ROOT/scripts/<method>/base2new_{train,test}.sh that run `fake_run` with "$PYTHON" (set by the sweep), and
-    ROOT/configs/datasets/<dataset>.yaml; returns ROOT/scripts."""
+    """ROOT/scripts/<method>/base2new_{train,test}.sh and ROOT/scripts/protocol.sh
+    that run `fake_run`, ROOT/configs/datasets/<dataset>.yaml, and the real
+    trainer configs; returns ROOT/scripts.
+
+    Fake accuracies of protocol.sh: few-shot training 50 + shots + seed + len(dataset),
+    an evaluation on a target 30 + 2 * seed + len(target) (+5 with TextRefiner
+    opts); zero-shot 40 + len(dataset); base-to-new as above."""
     scripts = os.path.join(root, "scripts")
+    os.makedirs(scripts, exist_ok=True)
+    with open(os.path.join(scripts, "protocol.sh"), "w") as f:
+        f.write(FAKE_PROTOCOL_SCRIPT.format(python="\"$PYTHON\"", fake_logs=os.path.abspath(__file__)))
+    trainer_configs = os.path.join(root, "configs", "trainers")
+    shutil.copytree(os.path.join(REPO_ROOT, "configs", "trainers"), trainer_configs, dirs_exist_ok=True)
+    for dataset in datasets:  # TGP-T's per-dataset configs
+        open(os.path.join(trainer_configs, "TGPT", f"vit_b16_{dataset}.yaml"), "a").close()
     for method in methods:
         os.makedirs(os.path.join(scripts, method), exist_ok=True)
         for phase, name in (("train_base", "base2new_train.sh"), ("test_new", "base2new_test.sh")):
@@ -215,5 +279,9 @@ def read_ledger(path):
 
 
 if __name__ == "__main__":
-    run_dir, phase, accuracy, steps, ledger, trainer, seed = sys.argv[1:8]
-    fake_train_py(run_dir, phase, float(accuracy), int(steps), ledger, trainer, seed)
+    if len(sys.argv) == 8:  # the base-to-new fake scripts: train.py's folder decision too
+        run_dir, phase, accuracy, steps, ledger, trainer, seed = sys.argv[1:8]
+        fake_train_py(run_dir, phase, float(accuracy), int(steps), ledger, trainer, seed)
+    else:  # the fake protocol.sh, which skips finished folders itself
+        run_dir, phase, accuracy, steps, ledger = sys.argv[1:6]
+        fake_run(run_dir, phase, float(accuracy), int(steps), ledger)

@@ -1,0 +1,1 @@
+"""The sweep's planning: which runs each protocol needs and how each is launched."""
