@@ -129,7 +129,7 @@ def test_stale_temp_files_are_removed_on_the_next_start(files, toy_run, tmp_path
     foreign = out / "classifier" / "notes.tmp"
     for path in (stale, foreign):
         path.write_bytes(b"half")
-        os.utime(path, (time.time() - 60, time.time() - 60))
+        os.utime(path, (time.time() - 86400, time.time() - 86400))  # before this (test) process started
     run_toy(files, root, out, "--no-train")
     assert not stale.exists() and foreign.exists()
     live = out / ".log.txt.abcdefgh.tmp"
