@@ -2,6 +2,7 @@
 import pytest
 from yacs.config import CfgNode as CN
 
+from dassl.config import extensions
 from dassl.config import (
     ConfigError,
     apply_cfg_extensions,
@@ -70,7 +71,9 @@ def test_frozen_config_cannot_be_merged():
         merge_from_list(cfg, ["SEED", "1"])
 
 
-def test_registered_extension_adds_a_node_that_files_can_then_set(tmp_path):
+def test_registered_extension_adds_a_node_that_files_can_then_set(tmp_path, monkeypatch):
+    monkeypatch.setattr(extensions, "_EXTENSIONS", list(extensions._EXTENSIONS))  # later runs never see the toy node
+
     @register_cfg_extension
     def add_toy_node(cfg):
         cfg.TRAINER.TOYMETHOD = CN()

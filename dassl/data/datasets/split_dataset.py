@@ -653,7 +653,9 @@ class SplitJsonDataset(DatasetBase):
         """Names of few-shot files in split_fewshot/ drawn from another split (the next run draws them again)."""
         drawn_from = lists_sha256({"train": train, "val": val}, self.dataset_dir)
         stale = []
-        for name in sorted(self.folder_index.files(os.path.join(self.dataset_dir, FEWSHOT_DIR))):
+        fewshot_dir = os.path.join(self.dataset_dir, FEWSHOT_DIR)
+        # listed directly: a dataset's folder index may keep only image files
+        for name in sorted(os.listdir(fewshot_dir) if os.path.isdir(fewshot_dir) else []):
             stem, extension = os.path.splitext(name)
             if extension != ".json" or not stem.startswith("shot_") or "-val_" in stem:
                 continue
