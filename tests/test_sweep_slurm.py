@@ -85,6 +85,8 @@ def toy_scripts(root, toy):
         (folder / name).write_text(TOY_SCRIPT.format(phase=phase, repo=REPO, argv=text))
     (root / "configs" / "datasets").mkdir(parents=True)
     (root / "configs" / "datasets" / "toy.yaml").write_text("")
+    (root / "configs" / "trainers" / "CoOp").mkdir(parents=True)  # the row's config, checked up front
+    (root / "configs" / "trainers" / "CoOp" / "vit_b16_ctxv1.yaml").write_text("")
     (root / "data").mkdir()
     return ["--root", str(root / "data"), "--output", str(root / "out"), "--scripts-dir", str(root / "scripts"),
             "--trainers", "CoOp", "--datasets", "toy", "--seeds", "1", "--slurm", "--slurm-time", "10"]
@@ -138,7 +140,7 @@ def test_status_reads_the_output_tree_and_the_queue(tmp_path, monkeypatch):
     (first, second) = plan.jobs()
     for run in first:
         run.run_dir.mkdir(parents=True)
-        (run.run_dir / "done.json").write_text("{}")
+        (run.run_dir / "done.json").write_text('{"results": {"accuracy": 50.0}}')
     (second[0].run_dir / "slurm").mkdir(parents=True)
     (second[0].run_dir / "slurm" / "job_id").write_text("42\n")
     for queued, state in (({"42": "PENDING"}, "PENDING"), ({"42": "RUNNING"}, "RUNNING"), ({}, "FAILED")):
@@ -155,7 +157,7 @@ def test_a_rerun_submits_only_what_is_neither_finished_nor_queued(tmp_path, monk
     done, queued, fresh = plan.jobs()
     for run in done:
         run.run_dir.mkdir(parents=True)
-        (run.run_dir / "done.json").write_text("{}")
+        (run.run_dir / "done.json").write_text('{"results": {"accuracy": 50.0}}')
     (queued[0].run_dir / "slurm").mkdir(parents=True)
     (queued[0].run_dir / "slurm" / "job_id").write_text("7\n")
     polls = iter([{"7": "RUNNING"}, {"7": "RUNNING", "8": "PENDING"}, {}])
