@@ -225,6 +225,9 @@ def parse_rows(specs, configs_dir, methods=METHODS):
     return rows
 
 
+GENERIC_FOLDER_CONFIG = "image_folder"  # configs/datasets/image_folder.yaml: DATASET.FOLDER comes as an opt
+
+
 def check_arguments(protocol, seeds, shots, datasets, plot):
     """The argument values no run could use, refused before planning."""
     negative = [s for s in seeds if s < 0]
@@ -241,6 +244,12 @@ def check_arguments(protocol, seeds, shots, datasets, plot):
                 f"--datasets {dataset}: give a dataset config stem (letters, digits, _ and -, e.g. eurosat), "
                 "not a path: run folders are named after it"
             )
+    if GENERIC_FOLDER_CONFIG in datasets:
+        raise SweepError(
+            f"--datasets {GENERIC_FOLDER_CONFIG}: runs are named after the dataset config, so every own folder "
+            "would share one run folder; give each folder its own two-line config configs/datasets/<name>.yaml "
+            "(NAME ImageFolderDataset, FOLDER <name>) and pass --datasets <name> (DATASETS.md, own image folder)"
+        )
     if plot and Path(plot).suffix.lower() not in PLOT_SUFFIXES:
         raise SweepError(f"--plot {plot}: give an image file ending in {', '.join(PLOT_SUFFIXES)}, e.g. results.png")
 
