@@ -1,6 +1,7 @@
 """Preemption-safe runs (#21 item 1): a resumable state at the end of every epoch (iteration mode:
 loader pass), the newest two kept; SIGTERM/SIGUSR1 stop the run after its step with exit status
-PREEMPTED; a run killed or preempted anywhere resumes where it was and ends like an uninterrupted one."""
+PREEMPTED and a state saved after that step; a run killed or preempted anywhere resumes where it was
+and ends like an uninterrupted one."""
 import os
 import random
 import signal
@@ -11,7 +12,9 @@ import time
 import pytest
 import torch
 
+from dassl.engine.run_fingerprint import has_checkpoint
 from dassl.utils import is_run_done
+from dassl.utils.torchtools import MID_PASS_FILE
 from dassl.utils.exit_codes import PREEMPTED
 from tests.helpers.trainer_runs import (
     REPO,
@@ -53,10 +56,10 @@ def pointer_number(out):
         return 0
 
 
-def start_run(toy, out, *opts):
-    """A slow toy run in its own `python train.py` process."""
+def start_run(toy, out, *opts, env=()):
+    """A slow toy run in its own `python train.py` process (`env`: more environment variables)."""
     argv = [sys.executable, "train.py", *toy_training_argv(toy, out, *SLOW_IMPORT), *opts, *SLOW_TRAINER]
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = dict(os.environ, PYTHONPATH=REPO, **dict(env))
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -122,4 +125,38 @@ def test_a_preemption_signal_stops_the_run_with_its_status_and_a_resumable_folde
     results = run_toy_training(toy, out, *SLOW_IMPORT, *opts, *SLOW_TRAINER)
 
     assert results == pytest.approx(ref_results)
+    assert_same_final_model(out, ref_out, checkpoints(ref_out)[-1])
+
+
+@pytest.mark.parametrize(
+    "mode, opts, step, saved, resume_at",
+    [
+        ("epochs", (), 7, 1, "epoch 2 batch 4"),  # 4 batches an epoch
+        ("epochs", (), 2, 0, "epoch 1 batch 3"),  # before the first end-of-epoch save
+        ("epochs", ("DATALOADER.NUM_WORKERS", "2"), 7, 1, "epoch 2 batch 4"),
+        ("iterations", ITERATION_OPTS, 7, 5, "iteration 8"),  # 5 batches a loader pass
+    ],
+)
+def test_a_signal_mid_epoch_saves_the_state_after_its_step_and_the_run_resumes_at_the_next_batch(
+    toy, references, mode, opts, step, saved, resume_at
+):
+    if opts[:1] == ("DATALOADER.NUM_WORKERS",):
+        ref_out = toy / "reference_workers"
+        ref_results = run_toy_training(toy, ref_out, *opts)
+    else:
+        ref_out, ref_results = references[mode]
+    out = toy / f"mid_epoch_{mode}_{len(opts)}_{step}"
+    process = start_run(toy, out, *opts, env={"SLOW_TOY_SIGTERM_AT_STEP": str(step)})
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == PREEMPTED, stderr
+    assert f"a restart resumes at {resume_at}" in stderr.strip().splitlines()[-1]
+    assert pointer_number(out) == saved and MID_PASS_FILE in checkpoints(out)
+    assert has_checkpoint(out) and not is_run_done(out)
+
+    results = run_toy_training(toy, out, *SLOW_IMPORT, *opts, *SLOW_TRAINER)
+
+    assert f"Resume at {resume_at}" in (out / "log.txt").read_text()
+    assert MID_PASS_FILE not in checkpoints(out)
+    assert results == pytest.approx(ref_results, abs=0)
     assert_same_final_model(out, ref_out, checkpoints(ref_out)[-1])

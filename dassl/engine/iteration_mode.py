@@ -3,8 +3,9 @@
 Bookkeeping reuses the epoch machinery with "epoch" meaning "iteration":
 checkpoints are `model.pth.tar-<iterations done>`, resume restores the
 iteration counter and starts a new loader pass. The resumable state is saved
-at the end of every TRAIN.SAVE_RESUMABLE_EVERY loader passes, the points from
-which a resumed run goes on exactly like an uninterrupted one. The scheduler is stepped
+at the end of every TRAIN.SAVE_RESUMABLE_EVERY loader passes, and on a
+preemption signal in the middle of a pass (see TrainerBase.train_batches);
+from both a resumed run goes on exactly like an uninterrupted one. The scheduler is stepped
 before every optimizer step (see IterationCosineScheduler).
 """
 import datetime
@@ -44,14 +45,16 @@ class IterationLoop:
                 self.write_scalar("train/" + name, meter.avg, self.iteration)
             self.write_scalar("train/lr", self.get_current_lr(), self.iteration)
             self.after_iteration()
-            self.stop_if_preempted(f"iteration {self.iteration}", self.iteration)
+            self.stop_if_preempted(f"iteration {self.iteration}", self.iteration, f"iteration {self.iteration + 1}")
             end = time.time()
         return self.after_train()
 
     def _cycle_train_loader(self):
-        """Endless batches; every pass is a new (reshuffled) loader iterator, last partial batch kept."""
+        """Endless batches; every pass is a new (reshuffled) loader iterator, last partial batch kept
+        (the first pass resumes a mid-pass state, see train_batches)."""
         while True:
-            yield from self.train_loader_x
+            for _, batch in self.train_batches():
+                yield batch
 
     def _print_iteration(self, losses, batch_time, data_time):
         eta = datetime.timedelta(seconds=int(batch_time.avg * (self.max_iter - self.iteration)))

@@ -1,10 +1,11 @@
 """Stopping a run cleanly when a scheduler asks it to (SIGTERM, or Slurm's `--signal` USR1 warning).
 
-The loop saves a resumable state at the end of every epoch (TRAIN.SAVE_RESUMABLE_EVERY),
-so on a stop request it only has to finish the step in progress and leave: the
-next start resumes from that state and ends exactly like an uninterrupted run
-(a state saved in the middle of an epoch could not promise that: the loader's
-shuffle and augmentations of the epoch's remaining batches are not saved).
+The loop saves a resumable state at the end of every epoch (TRAIN.SAVE_RESUMABLE_EVERY);
+on a stop request it finishes the step in progress, saves the state after it
+(with the RNG state of the epoch's start, from which a restart redraws the
+loader's shuffle and skips the batches already trained on: see
+TrainerBase.train_batches) and leaves. The next start resumes at the next batch
+and ends exactly like an uninterrupted run.
 """
 import signal
 import threading

@@ -23,6 +23,7 @@ import time
 from ..utils import atomic_write_text, file_sha256, read_json
 from ..utils.errors import InputError
 from ..utils.tools import DONE_MARKER, is_run_done
+from ..utils.torchtools import MID_PASS_FILE, POINTER_FILE
 
 RUN_FILE = "run.json"
 FORMAT_VERSION = 1
@@ -139,9 +140,14 @@ def write_fingerprint(output_dir, fingerprint):
     atomic_write_text(os.path.join(output_dir, RUN_FILE), json.dumps(payload, indent=1, sort_keys=True))
 
 
+def resumable_files(output_dir):
+    """The `checkpoint` pointers and mid-pass states (MID_PASS_FILE) of the model folders: what a run resumes."""
+    return [path for name in (POINTER_FILE, MID_PASS_FILE) for path in glob.glob(os.path.join(output_dir, "*", name))]
+
+
 def has_checkpoint(output_dir):
-    """Whether any model folder holds a `checkpoint` pointer (a run to resume)."""
-    return bool(glob.glob(os.path.join(output_dir, "*", "checkpoint")))
+    """Whether any model folder holds a `checkpoint` pointer or a mid-pass state (a run to resume)."""
+    return bool(resumable_files(output_dir))
 
 
 def run_folder_state(output_dir, fingerprint):
@@ -173,8 +179,8 @@ def mismatch_error(output_dir, found):
 
 def clear_run_state(output_dir):
     """--restart: remove what makes a folder resumable or finished; log.txt is kept under a new name."""
-    for path in glob.glob(os.path.join(output_dir, "*", "checkpoint")):
-        shutil.rmtree(os.path.dirname(path))
+    for folder in {os.path.dirname(path) for path in resumable_files(output_dir)}:
+        shutil.rmtree(folder)
     for name in (DONE_MARKER, RUN_FILE):
         if os.path.exists(os.path.join(output_dir, name)):
             os.remove(os.path.join(output_dir, name))

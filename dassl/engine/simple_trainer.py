@@ -95,10 +95,27 @@ class SimpleTrainer(TrainerBase):
         freq = self.cfg.TRAIN.CHECKPOINT_FREQ
         return number == self.max_epoch or (freq > 0 and number % freq == 0)
 
-    def stop_if_preempted(self, where, done):
-        """After a SIGTERM/SIGUSR1: raise Preempted, naming the state (`done` epochs or iterations) a restart resumes."""
-        saved = f"the run resumes from its last saved state in {self.output_dir}" if done else "nothing was saved yet"
+    def stop_if_preempted(self, where, done, resume_at):
+        """After a SIGTERM/SIGUSR1: save the mid-pass state (`done` epochs or iterations finished; a restart
+        resumes at `resume_at`) where it is exact, then raise Preempted."""
+        if not self.preemption.signal_name:
+            return
+        unsupported = self.mid_pass_state_unsupported()
+        if unsupported:
+            print(f"No mid-epoch state saved ({unsupported}); a restart resumes from the last end-of-epoch state")
+            saved = f"the run resumes from its last saved state in {self.output_dir}" if done else "nothing was saved yet"
+        else:
+            self.save_mid_pass_state(done, self.pass_batches_done, resume_at)
+            saved = f"its state is saved in {self.output_dir} and a restart resumes at {resume_at}"
         self.preemption.check(where, saved)
+
+    def mid_pass_state_unsupported(self):
+        """Why a mid-pass state would not resume exactly (None where it would)."""
+        if self.cfg.TRAIN.SAVE_RESUMABLE_EVERY <= 0:
+            return "TRAIN.SAVE_RESUMABLE_EVERY is 0"
+        if is_distributed():
+            return "the per-rank loaders of torchrun are not restored mid-pass"
+        return None
 
     def after_train(self):
         self.epoch_bar.close()

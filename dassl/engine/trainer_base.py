@@ -6,7 +6,14 @@ import torch
 
 from ..utils import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from ..utils.errors import CheckpointMismatchError, MissingCheckpointError, TrainingDivergedError
-from ..utils.torchtools import BEST_FILE, POINTER_FILE, apply_checkpoint, load_first_readable, resume_candidates
+from ..utils.torchtools import (
+    BEST_FILE,
+    MID_PASS_FILE,
+    POINTER_FILE,
+    apply_checkpoint,
+    load_first_readable,
+    resume_candidates,
+)
 from .distributed import is_main_process, synchronize
 from .preemption import PreemptionWatch
 
@@ -38,6 +45,7 @@ class TrainerBase:
         self._scheds = OrderedDict()
         self._writer = None
         self.preemption = PreemptionWatch()
+        self.resume_point = None
 
     def register_model(self, name="model", model=None, optim=None, sched=None):
         """Make `model` part of the trainer: mode switches, LR steps, checkpoints."""
@@ -59,16 +67,17 @@ class TrainerBase:
             raise KeyError(f"No registered model named {unknown}; registered: {names_real}")
         return names
 
-    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
-        """One checkpoint per registered model under `directory/<name>/` (epoch stored as epoch + 1).
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name="", extra=None):
+        """One checkpoint per registered model under `directory/<name>/` (epoch stored as epoch + 1),
+        with the entries of `extra` added.
 
         Under torchrun only rank 0 writes; the others wait until the files exist.
         """
         if is_main_process():
-            self._write_checkpoints(epoch, directory, is_best, val_result, model_name)
+            self._write_checkpoints(epoch, directory, is_best, val_result, model_name, extra or {})
         synchronize()
 
-    def _write_checkpoints(self, epoch, directory, is_best, val_result, model_name):
+    def _write_checkpoints(self, epoch, directory, is_best, val_result, model_name, extra):
         rng_state = capture_rng_state()
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
@@ -79,41 +88,83 @@ class TrainerBase:
                 "scheduler": sched.state_dict() if sched is not None else None,
                 "val_result": None if val_result is None else float(val_result),
                 "rng_state": rng_state,
+                **extra,
             }
             save_checkpoint(state, os.path.join(directory, name), is_best=is_best, model_name=model_name)
 
     def save_resumable_state(self, epoch, directory, requested):
-        """save_model, then drop the resume-only checkpoints it supersedes (see superseded_checkpoints)."""
+        """save_model, then drop the resume-only checkpoints it supersedes (see superseded_checkpoints)
+        and any mid-pass state (MID_PASS_FILE)."""
         self.save_model(epoch, directory)
         if not is_main_process():
             return
         for name in self.get_model_names():
-            for path in superseded_checkpoints(os.path.join(directory, name), requested):
+            folder = os.path.join(directory, name)
+            for path in superseded_checkpoints(folder, requested):
                 os.remove(path)
+            if os.path.isfile(os.path.join(folder, MID_PASS_FILE)):
+                os.remove(os.path.join(folder, MID_PASS_FILE))
+
+    def save_mid_pass_state(self, done, batches_done, resume_at):
+        """MID_PASS_FILE for every model: the state after `batches_done` batches of the current loader pass
+        (`done` epochs or iterations counted as finished), with the RNG state at the start of that pass."""
+        extra = {"batches_done": batches_done, "pass_start_rng": self.pass_start_rng, "resume_at": resume_at}
+        self.save_model(done - 1, self.output_dir, model_name=MID_PASS_FILE, extra=extra)
+
+    def train_batches(self):
+        """(index, batch) of one pass over the train loader; right after a resume from a mid-pass state,
+        the pass of the saved run from its next batch.
+
+        The RNG state at the start of a pass (which draws the loader's shuffle and workers' seeds) is
+        kept in `pass_start_rng`; a resumed pass restores it, draws and discards the batches the saved
+        run had trained on, then restores the RNG state the saved run had after them.
+        """
+        resume, self.resume_point = self.resume_point, None
+        if resume:
+            restore_rng_state(resume["pass_start_rng"])
+        self.pass_start_rng = capture_rng_state()
+        batches = iter(self.train_loader_x)
+        start = resume["batches_done"] if resume else 0
+        for _ in range(start):
+            next(batches)
+        if resume:
+            restore_rng_state(resume["rng_state"])
+            print(f"Resume at {resume['resume_at']}")
+        for index, batch in enumerate(batches, start=start):
+            self.pass_batches_done = index + 1
+            yield index, batch
 
     def resume_model_if_exist(self, directory):
-        """Resume every registered model from `directory/<name>/checkpoint`; returns the start epoch (0 if none).
+        """Resume every registered model from `directory/<name>/`; returns the start epoch (0 if none).
 
-        All models resume from the same epoch: the newest one whose files all
-        load, falling back (with a warning line) to the previous checkpoint.
+        A mid-pass state (MID_PASS_FILE, saved on a preemption signal) comes first; else all models
+        resume from the same epoch: the newest one whose files all load, falling back (with a warning
+        line) to the previous checkpoint.
         """
         names = self.get_model_names()
         folders = {name: os.path.join(directory, name) for name in names}
-        if not names or any(not os.path.isfile(os.path.join(folder, POINTER_FILE)) for folder in folders.values()):
-            print("No checkpoint found, train from scratch")
-            return 0
-        print(f"Resume the checkpoint from {directory}")
 
         def load_all(path):
             filename = os.path.basename(path)
             return {name: load_checkpoint(os.path.join(folder, filename)) for name, folder in folders.items()}
 
-        path, checkpoints = load_first_readable(resume_candidates(folders[names[0]]), load_all)
+        candidates = []
+        if names and all(os.path.isfile(os.path.join(folder, MID_PASS_FILE)) for folder in folders.values()):
+            candidates.append(os.path.join(folders[names[0]], MID_PASS_FILE))
+        if names and all(os.path.isfile(os.path.join(folder, POINTER_FILE)) for folder in folders.values()):
+            candidates += resume_candidates(folders[names[0]])
+        if not candidates:
+            print("No checkpoint found, train from scratch")
+            return 0
+        print(f"Resume the checkpoint from {directory}")
+        path, checkpoints = load_first_readable(candidates, load_all)
         for name, checkpoint in checkpoints.items():
             print(f"Loading checkpoint from {os.path.join(folders[name], os.path.basename(path))}")
             apply_checkpoint(checkpoint, self._models[name], self._optims[name], self._scheds[name])
         first = checkpoints[names[0]]
-        if first.get("rng_state") is not None:
+        if "batches_done" in first:
+            self.resume_point = first
+        elif first.get("rng_state") is not None:
             restore_rng_state(first["rng_state"])
         best_path = os.path.join(folders[names[0]], BEST_FILE)
         if os.path.isfile(best_path):

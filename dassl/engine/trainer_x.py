@@ -33,10 +33,14 @@ class TrainerX(IterationLoop, SimpleTrainer):
             total=self.num_batches, desc=f"epoch {self.epoch + 1}", file=console_stream(), disable=None, position=1, leave=False
         )
         end = time.time()
-        for self.batch_idx, batch in enumerate(self.train_loader_x):
+        for self.batch_idx, batch in self.train_batches():
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)
-            self.stop_if_preempted(f"epoch {self.epoch + 1} batch {self.batch_idx + 1}", self.epoch)
+            self.stop_if_preempted(
+                f"epoch {self.epoch + 1} batch {self.batch_idx + 1}",
+                self.epoch,
+                f"epoch {self.epoch + 1} batch {self.batch_idx + 2}",
+            )
             batch_time.update(time.time() - end)
             losses.update(loss_summary)
             bar.update(1)

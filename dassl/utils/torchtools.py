@@ -21,6 +21,7 @@ from .errors import MissingCheckpointError, UnreadableCheckpointError
 
 POINTER_FILE = "checkpoint"
 BEST_FILE = "model-best.pth.tar"
+MID_PASS_FILE = "preempted.pth.tar"  # the state a preemption signal saves in the middle of a loader pass
 EPOCH_FILE = re.compile(r"^model\.pth\.tar-(\d+)$")
 INTEGRITY_KEY = "integrity"
 _PLAIN_TYPES = (int, float, bool, str, bytes, type(None), torch.dtype, torch.device, torch.Size)

@@ -4,8 +4,8 @@ A job runs the same per-method scripts as a local sweep (train_base, then
 test_new) on its node; its submitit folder (sbatch script, logs, job id) is
 `<train_base run folder>/slurm/`. Before its time limit or on preemption Slurm
 sends SIGUSR1 (`--signal`, submitit's default): the job stops its run (train.py
-exits with exit_codes.PREEMPTED after the step in progress, its last epoch
-saved) and submitit requeues it; the requeued job resumes the run. On a re-run
+exits with exit_codes.PREEMPTED after the step in progress, its state after
+that step saved) and submitit requeues it; the requeued job resumes the run. On a re-run
 of the sweep, finished runs are skipped and jobs still in the queue are not
 submitted again. `status()` reads the output tree and `squeue`.
 """

@@ -72,6 +72,11 @@ class CachedViewTraining:
         self.train_loader_x = distribute_train_loader(index_loader(self.dm.train_loader_x), self.cfg.SEED)
         self._view_generator = torch.Generator().manual_seed(max(self.cfg.SEED, 0))
 
+    def mid_pass_state_unsupported(self):
+        if self.cfg.TRAIN.CACHED_VIEWS > 0:
+            return "TRAIN.CACHED_VIEWS draws views from a generator that is not saved"
+        return super().mid_pass_state_unsupported()
+
     def _check_cached_views_apply(self):
         model = self.custom_clip
         plugin_needs_images = model.text_plugin is not None and bool(model.text_plugin.visual_request)
