@@ -10,20 +10,10 @@ from dassl.config import get_cfg_default
 from dassl.optim import build_optimizer
 from dassl.utils import is_run_done
 from tests.helpers.toy_dataset import ToyTrainer
-from tests.helpers.trainer_runs import killed_after, write_toy_run_folder
+from tests.helpers.trainer_runs import TOY_DATA_YAML, killed_after, write_toy_run_folder
 from tests.helpers.trainer_runs import run_toy_training as run
 
-TRAINER_YAML = """
-INPUT:
-  SIZE: (8, 8)
-  TRANSFORMS: ["random_flip", "normalize"]
-DATALOADER:
-  NUM_WORKERS: 0
-  TRAIN_X:
-    BATCH_SIZE: 4
-  TEST:
-    BATCH_SIZE: 8
-OPTIM:
+TRAINER_YAML = TOY_DATA_YAML + """OPTIM:
   NAME: adamw
   LR: 0.01
   LR_SCHEDULER: cosine

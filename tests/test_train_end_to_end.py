@@ -13,20 +13,10 @@ from dassl.config import ConfigError
 from dassl.utils import is_run_done
 from dassl.utils.registry import RegistryKeyError
 from tests.helpers.toy_dataset import ToyTrainer
-from tests.helpers.trainer_runs import killed_after, logged_epoch_numbers, write_toy_run_folder
+from tests.helpers.trainer_runs import TOY_DATA_YAML, killed_after, logged_epoch_numbers, write_toy_run_folder
 from tests.helpers.trainer_runs import run_toy_training as run
 
-TRAINER_YAML = """
-INPUT:
-  SIZE: (8, 8)
-  TRANSFORMS: ["random_flip", "normalize"]
-DATALOADER:
-  NUM_WORKERS: 0
-  TRAIN_X:
-    BATCH_SIZE: 4
-  TEST:
-    BATCH_SIZE: 8
-OPTIM:
+TRAINER_YAML = TOY_DATA_YAML + """OPTIM:
   NAME: sgd
   LR: 0.002
   MAX_EPOCH: 4

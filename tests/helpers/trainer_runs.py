@@ -100,7 +100,8 @@ def killed_after(trainer_class, hook, when):
 
 
 TOY_DATASET_YAML = "DATASET:\n  NAME: ToyDataset\n"
-TOY_EPOCHS_YAML = """
+# The toy runs' input and loaders (8 px images, batches of 4); each test adds its OPTIM / TRAIN.
+TOY_DATA_YAML = """
 INPUT:
   SIZE: (8, 8)
   TRANSFORMS: ["random_flip", "normalize"]
@@ -110,7 +111,8 @@ DATALOADER:
     BATCH_SIZE: 4
   TEST:
     BATCH_SIZE: 8
-OPTIM:
+"""
+TOY_EPOCHS_YAML = TOY_DATA_YAML + """OPTIM:
   NAME: sgd
   LR: 0.002
   MAX_EPOCH: 8
