@@ -30,6 +30,8 @@ def checkout(tmp_path_factory):
     (repo / "configs/trainers/ToyTrainer/toy.yaml").write_text(TRAINER_YAML)
     for stem in ("toy", "toy_b"):
         (repo / f"configs/datasets/{stem}.yaml").write_text("DATASET:\n  NAME: ToyDataset\n")
+    # an own image folder gets its own two-line config, as DATASETS.md says
+    (repo / "configs/datasets/colours.yaml").write_text("DATASET:\n  NAME: ImageFolderDataset\n  FOLDER: colours\n")
     (root / "data").mkdir()
     return root
 
@@ -75,14 +77,16 @@ def test_xd_then_dg_train_once_per_seed_and_evaluate_every_target(checkout, caps
     assert markdown_row(out, "ToyTrainer")[2] == row[2]
 
 
-def test_fewshot_sweep_of_built_in_rows_on_the_tiny_clip(tmp_path, capsys):
-    """Zero-shot CLIP (CoOp's configs, eval-only) and CoOp through scripts/protocol.sh and train.py."""
+def test_fewshot_sweep_of_built_in_rows_on_the_tiny_clip(checkout, tmp_path, capsys):
+    """Zero-shot CLIP (CoOp's configs, eval-only) and CoOp through scripts/protocol.sh and train.py,
+    on an own image folder named by its own dataset config."""
     from tests.helpers.trainer_runs import tiny_opts, write_colour_images, write_tiny_clip_checkpoint
 
     root = write_colour_images(str(tmp_path / "data"))
     clip_path = write_tiny_clip_checkpoint(tmp_path / "tiny.pt", embed_dim=128)
     code = sweep.main(["--protocol", "fewshot", "--root", root, "--output", str(tmp_path / "out"),
-                       "--trainers", "ZeroshotCLIP", "CoOp:vit_b16_ep50", "--datasets", "image_folder",
+                       "--scripts-dir", str(checkout / "repo/scripts"),
+                       "--trainers", "ZeroshotCLIP", "CoOp:vit_b16_ep50", "--datasets", "colours",
                        "--shots", "1", "--seeds", "1", "--opts", *tiny_opts(clip_path), "OPTIM.MAX_EPOCH", "1"])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -91,4 +95,4 @@ def test_fewshot_sweep_of_built_in_rows_on_the_tiny_clip(tmp_path, capsys):
     coop = markdown_row(out, "CoOp")
     assert zero_shot[:2] == ["ZeroshotCLIP", "vit_b16"] and re.fullmatch(r"\d+\.\d\d", zero_shot[2]) and zero_shot[3] == ""
     assert coop[:3] == ["CoOp", "vit_b16", ""] and re.fullmatch(r"\d+\.\d\d", coop[3])
-    assert "eval_only: True" in (tmp_path / "out/image_folder/ZeroshotCLIP/vit_b16_0shots/seed1/log.txt").read_text()
+    assert "eval_only: True" in (tmp_path / "out/colours/ZeroshotCLIP/vit_b16_0shots/seed1/log.txt").read_text()
