@@ -117,6 +117,12 @@ def setup_cfg(args):
     return cfg
 
 
+def check_trainer_cfg(trainer_class, cfg):
+    """The trainer's own `check_cfg`, before the run folder is made or the dataset read. It is an
+    instance method in Dassl's API, called here on a bare instance: it may read only `cfg`."""
+    trainer_class.check_cfg(object.__new__(trainer_class), cfg)
+
+
 def validate(cfg, args):
     """Fail fast, with the fix in the message, on input that would fail later."""
     if not cfg.DATASET.ROOT:
@@ -125,7 +131,7 @@ def validate(cfg, args):
         raise UsageError(f"Dataset root {cfg.DATASET.ROOT!r} (--root) does not exist or is not a folder")
     if not cfg.TRAINER.NAME:
         raise UsageError(f"No trainer: pass --trainer NAME (registered: {sorted(TRAINER_REGISTRY.registered_names())})")
-    TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    check_trainer_cfg(TRAINER_REGISTRY.get(cfg.TRAINER.NAME), cfg)
     if not cfg.DATASET.NAME:
         raise UsageError("No dataset: pass --dataset-config-file configs/datasets/<name>.yaml (or DATASET.NAME NAME)")
     DATASET_REGISTRY.get(cfg.DATASET.NAME)
