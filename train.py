@@ -216,6 +216,21 @@ def check_same_run(output_dir, fingerprint):
     return state
 
 
+def check_resume_source(resume_dir, request):
+    """--resume DIR from another folder: its run.json must describe the same run as this one."""
+    stored = fingerprints.read_fingerprint(resume_dir)
+    if stored is None:
+        print(f"Note: --resume {resume_dir} has no {fingerprints.RUN_FILE} (a folder of another codebase?): "
+              "its checkpoint is loaded without checking that it comes from the same run")
+        return
+    found = fingerprints.differences(stored, request)
+    if found:
+        what = "; ".join(found[:4]) + (f"; and {len(found) - 4} more" if len(found) > 4 else "")
+        raise fingerprints.RunFolderMismatchError(
+            f"--resume {resume_dir} holds another run ({what}): resume from a folder of the same run, or drop --resume"
+        )
+
+
 def check_data_and_backbone(cfg, request):
     """A finished or resumable folder of the same config: refuse it if its data or backbone differ,
     before the log is touched. Seeded like the run, so a few-shot sample drawn here (its file
@@ -247,6 +262,8 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
             remove_stale_temp_files(cfg.OUTPUT_DIR, recursive=True)  # left by a killed write
         request = request_fingerprint(cfg, args)
         state = check_same_run(cfg.OUTPUT_DIR, request)
+        if cfg.RESUME and os.path.realpath(cfg.RESUME) != os.path.realpath(cfg.OUTPUT_DIR):
+            check_resume_source(cfg.RESUME, request)
         if state != fingerprints.NEW:
             check_data_and_backbone(cfg, request)
         if state == fingerprints.FINISHED:

@@ -147,3 +147,13 @@ def test_resume_after_the_split_changed_is_refused_before_the_log_is_touched(ass
     message = refusal(assets, out)
     assert "split/few-shot files changed (shot_2-seed_1.json, split_colours.json)" in message
     assert (out / "log.txt").read_text() == log_before
+
+
+def test_resume_from_another_folder_of_another_run_is_refused(assets, finished_base, tmp_path):
+    source, _ = finished_base
+    with pytest.raises(RunFolderMismatchError) as error:
+        run(assets, tmp_path / "out", opts=("OPTIM.LR", "0.5"), flags=("--resume", str(source)))
+    message = str(error.value)
+    assert message.startswith(f"--resume {source} holds another run (OPTIM.LR 0.002 -> 0.5)")
+    assert "drop --resume" in message
+    assert not (tmp_path / "out/log.txt").exists() and not (tmp_path / "out/run.json").exists()
