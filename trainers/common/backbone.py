@@ -7,6 +7,8 @@ from clip.model import convert_weights
 from dassl.config import ConfigError, register_cfg_extension
 from dassl.utils.errors import BackboneLoadError
 
+from .templates import OPEN_CLIP_FAMILY, OPENAI_FAMILY
+
 NORMALISATION_TOLERANCE = 1e-6
 
 
@@ -38,6 +40,20 @@ def check_backbone(cfg):
         clip.check_backbone_source(cfg.MODEL.BACKBONE, cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT)
 
 
+def backbone_family(cfg):
+    """"open_clip" when MODEL.BACKBONE names an open_clip model or file, else "openai" (OpenAI-format
+    weights: OpenAI's releases, their files, MiniCLIP); the prompt templates' defaults depend on it."""
+    backbone = cfg.MODEL.BACKBONE
+    source = clip.open_clip_source(backbone.NAME, backbone.PATH or None)
+    return OPEN_CLIP_FAMILY if source is not None else OPENAI_FAMILY
+
+
+def backbone_label(cfg):
+    """MODEL.BACKBONE as the logs name it: NAME, and PATH when set."""
+    backbone = cfg.MODEL.BACKBONE
+    return f"{backbone.NAME}{', from ' + backbone.PATH if backbone.PATH else ''}"
+
+
 def _rounded(values):
     return [round(float(v), 8) for v in values]
 
@@ -66,7 +82,7 @@ def check_input_matches_backbone(cfg, clip_model):
 def load_frozen_clip(cfg, precision):
     """CLIP from MODEL.BACKBONE.{NAME,PATH}, cast for `precision`, all parameters frozen."""
     backbone = cfg.MODEL.BACKBONE
-    print(f"Loading CLIP (backbone: {backbone.NAME}{', from ' + backbone.PATH if backbone.PATH else ''})")
+    print(f"Loading CLIP (backbone: {backbone_label(cfg)})")
     with backbone_errors():
         clip_model = clip.load_clip_to_cpu(cfg, trust_torchscript=backbone.TRUST_TORCHSCRIPT)
     check_input_matches_backbone(cfg, clip_model)
