@@ -1,5 +1,10 @@
-"""Loading the frozen CLIP backbone once per run, in the run's precision."""
+"""Loading the frozen CLIP backbone once per run, in the run's precision.
+
+The one place that turns MODEL.BACKBONE into ``clip``'s plain arguments
+(model name, weights path, trust flag): ``clip`` knows no config.
+"""
 import contextlib
+import os
 
 import clip
 from clip.model import convert_weights
@@ -33,11 +38,28 @@ def add_backbone_trust_cfg(cfg):
     cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT = False
 
 
+def backbone_source(cfg):
+    """MODEL.BACKBONE as ``clip``'s (name, path or None); a PATH that is not there fails naming the key."""
+    backbone = cfg.MODEL.BACKBONE
+    path = backbone.PATH or None
+    if path and not os.path.isfile(os.path.expanduser(path)):
+        raise FileNotFoundError(f"MODEL.BACKBONE.PATH points to a missing file: {path}")
+    return backbone.NAME, path
+
+
 def check_backbone(cfg):
     """A checkpoint that is not there, an untrusted TorchScript one, or an open_clip architecture the
     hooks cannot serve, fails at config check, before the dataset is read (nothing is loaded or downloaded)."""
     with backbone_errors():
-        clip.check_backbone_source(cfg.MODEL.BACKBONE, cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT)
+        clip.check_backbone_source(*backbone_source(cfg), trust_torchscript=cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT)
+
+
+def load_clip_to_cpu(cfg):
+    """CLIP for MODEL.BACKBONE (PATH if set, else NAME; TRUST_TORCHSCRIPT) on CPU, as ``clip.load_clip_to_cpu``
+    loads it; the name CoOp-family trainer files call, so a ported file imports this one."""
+    with backbone_errors():
+        name, path = backbone_source(cfg)
+        return clip.load_clip_to_cpu(name, path, trust_torchscript=cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT)
 
 
 def backbone_family(cfg):
@@ -81,10 +103,8 @@ def check_input_matches_backbone(cfg, clip_model):
 
 def load_frozen_clip(cfg, precision):
     """CLIP from MODEL.BACKBONE.{NAME,PATH}, cast for `precision`, all parameters frozen."""
-    backbone = cfg.MODEL.BACKBONE
     print(f"Loading CLIP (backbone: {backbone_label(cfg)})")
-    with backbone_errors():
-        clip_model = clip.load_clip_to_cpu(cfg, trust_torchscript=backbone.TRUST_TORCHSCRIPT)
+    clip_model = load_clip_to_cpu(cfg)
     check_input_matches_backbone(cfg, clip_model)
     if precision.mode == "fp16":
         convert_weights(clip_model)  # open_clip's weights load in fp32; OpenAI's are fp16 already
