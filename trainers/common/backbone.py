@@ -15,6 +15,7 @@ from dassl.utils.errors import BackboneLoadError
 from .templates import OPEN_CLIP_FAMILY, OPENAI_FAMILY
 
 NORMALISATION_TOLERANCE = 1e-6
+LOAD_ERROR = "Cannot load the CLIP backbone (MODEL.BACKBONE.NAME / PATH)"
 
 
 @register_cfg_extension
@@ -28,8 +29,10 @@ def backbone_errors():
     """The loader's errors as one BackboneLoadError that names the config keys."""
     try:
         yield
+    except BackboneLoadError:
+        raise
     except (FileNotFoundError, ValueError, RuntimeError) as error:
-        raise BackboneLoadError(f"Cannot load the CLIP backbone (MODEL.BACKBONE.NAME / PATH): {error}") from error
+        raise BackboneLoadError(f"{LOAD_ERROR}: {error}") from error
 
 
 @register_cfg_extension
@@ -43,7 +46,7 @@ def backbone_source(cfg):
     backbone = cfg.MODEL.BACKBONE
     path = backbone.PATH or None
     if path and not os.path.isfile(os.path.expanduser(path)):
-        raise FileNotFoundError(f"MODEL.BACKBONE.PATH points to a missing file: {path}")
+        raise BackboneLoadError(f"{LOAD_ERROR}: MODEL.BACKBONE.PATH points to a missing file: {path}")
     return backbone.NAME, path
 
 

@@ -71,13 +71,8 @@ def open_clip_imagenet_templates():
     return tuple(template("{}") for template in open_clip.OPENAI_IMAGENET_TEMPLATES)
 
 
-def ensemble_templates(set_name):
-    """The ImageNet templates of an ensemble set."""
-    if set_name == IMAGENET_SELECT_SET:
-        return IMAGENET_TEMPLATES_SELECT
-    if set_name == IMAGENET_80_SET:
-        return open_clip_imagenet_templates()
-    raise ValueError(f"{set_name!r} is not an ensemble; ensembles: {IMAGENET_SELECT_SET}, {IMAGENET_80_SET}")
+# The ImageNet templates of each ensemble set (open_clip's are read when used).
+ENSEMBLES = {IMAGENET_SELECT_SET: lambda: IMAGENET_TEMPLATES_SELECT, IMAGENET_80_SET: open_clip_imagenet_templates}
 
 
 def zero_shot_templates(set_name, dataset_name):
@@ -86,7 +81,7 @@ def zero_shot_templates(set_name, dataset_name):
     dataset_template = get_template(dataset_name, kind="coop")
     if set_name == DATASET_SET:
         return [dataset_template]
-    templates = list(ensemble_templates(set_name))
+    templates = list(ENSEMBLES[set_name]())
     if dataset_name != "ImageNet":
         templates.append(dataset_template)
     return templates
