@@ -158,7 +158,7 @@ def test_a_trainer_config_error_is_one_line_before_the_dataset(clip_assets, tmp_
 API_GUARDS = {
     ("frozen_text.py", "_as_template_tuple"), ("text_encoding.py", "encode_prompt_embeddings"),
     ("text_encoding.py", "text_chunk_size"), ("text_encoding.py", "sequence_working_bytes"),
-    ("visual_prompts.py", "per_block"), ("textrefiner.py", "forward"),
+    ("visual_prompts.py", "per_block"), ("textrefiner.py", "forward"), ("templates.py", "get_template"),
 }
 PLAIN_ERRORS = {"ValueError", "KeyError", "FileNotFoundError", "LookupError", "FloatingPointError"}
 

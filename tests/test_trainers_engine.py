@@ -188,24 +188,27 @@ def test_bad_precision_fails_before_loading_anything(assets, tmp_path):
         build_trainer(make_cfg("CoCoOp", "CoCoOp/vit_b16_c4_ep10_batch1", root, clip_path, tmp_path, ["TRAINER.COCOOP.PREC", "half"]))
 
 
-def test_zero_shot_clip_classifies_with_frozen_template_features(assets, tmp_path):
+def test_zero_shot_clip_classifies_with_frozen_template_features(assets, tmp_path, capsys):
     from trainers.common import frozen_text_features
 
     root, clip_path = assets
     opts = ["DATASET.SUBSAMPLE_CLASSES", "new", "TRAINER.COOP.PREC", "fp32"]
     trainer = build_trainer(make_cfg("ZeroshotCLIP", "CoOp/vit_b16", root, clip_path, tmp_path, opts))
+    assert (f"Zero-shot templates: dataset (ZeroshotCLIP's default on openai backbones) for backbone ViT-B/16, "
+            f"from {clip_path} (openai), 1 template(s): ['a photo of a {{}}.']") in capsys.readouterr().out
     expected = frozen_text_features(trainer.clip_model, "a photo of a {}.", trainer.dm.dataset.classnames)
     assert trainer.text_features is expected
     assert 0.0 <= trainer.test() <= 100.0
 
 
-def test_zero_shot_clip2_averages_the_select_templates_and_the_dataset_template(assets, tmp_path):
-    from datasets.templates import IMAGENET_TEMPLATES_SELECT
+def test_zero_shot_clip2_averages_the_select_templates_and_the_dataset_template(assets, tmp_path, capsys):
     from trainers.common import frozen_text_features
+    from trainers.common.templates import IMAGENET_TEMPLATES_SELECT
 
     root, clip_path = assets
     opts = ["TRAINER.COOP.PREC", "fp32"]
     trainer = build_trainer(make_cfg("ZeroshotCLIP2", "CoOp/vit_b16", root, clip_path, tmp_path, opts))
+    assert "Zero-shot templates: imagenet_select (ZeroshotCLIP2's default on openai backbones)" in capsys.readouterr().out
     templates = list(IMAGENET_TEMPLATES_SELECT) + ["a photo of a {}."]
     expected = frozen_text_features(trainer.clip_model, templates, trainer.dm.dataset.classnames)
     torch.testing.assert_close(trainer.text_features, expected)

@@ -28,9 +28,9 @@ from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 
-from datasets.templates import get_template
 from trainers.common import PromptCLIPTrainer, PromptedCLIP, check_class_token_position, frozen_text_features, normalize
 from trainers.common.frozen_eval import EVAL_INPUT_BOTH, EVAL_INPUT_IMAGES
+from trainers.common.templates import get_template
 from trainers.common.visual_prompts import DeepVisualPrompts, vit_block_count
 from trainers.coop import add_coop_cfg, build_coop_prompt_learner
 

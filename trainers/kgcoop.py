@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 
-from datasets.templates import get_template
 from trainers.common import build_squared_cosine_scheduler, frozen_text_features
+from trainers.common.templates import get_template
 from trainers.coop import CoOp, CoOpCLIP, add_coop_cfg, build_coop_prompt_learner
 
 KG_SCHEDULES = ("cosine", "squared_cosine")

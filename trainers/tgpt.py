@@ -30,7 +30,6 @@ from dassl.engine import TRAINER_REGISTRY
 from dassl.utils import load_checkpoint
 from dassl.utils.errors import CheckpointMismatchError
 
-from datasets.templates import IMAGENET_FAMILY
 from trainers.common import (
     Precision,
     PromptCLIPTrainer,
@@ -43,6 +42,7 @@ from trainers.common import (
 )
 from trainers.common.captions import image_descriptions
 from trainers.common.prompt_learner import context_from_words
+from trainers.common.templates import IMAGENET_FAMILY
 
 TGPT_PRECISIONS = ("fp32", "amp", "bf16")
 LOGIT_SCALE = math.exp(4.60517)

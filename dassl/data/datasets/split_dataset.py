@@ -134,11 +134,6 @@ def list_class_folders(image_dir, index, ignored=()):
             for folder in index.subfolders(image_dir) if folder not in ignored]
 
 
-def empty_class_folders(image_dir, index, ignored=()):
-    """Names of class folders without a single image file."""
-    return [folder for folder, images in list_class_folders(image_dir, index, ignored) if not images]
-
-
 def class_folder_items(parent_dir, classes, index):
     """Datums for every image of every ``(folder, label, classname)`` in ``classes``, images sorted by name."""
     return [Datum(impath=os.path.join(parent_dir, folder, name), label=label, classname=classname)
@@ -454,13 +449,6 @@ class SplitJsonDataset(DatasetBase):
         train, val, test = subsample_classes(sampled, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
         super().__init__(train_x=train, val=test if val is None else val, test=test)
 
-    @classmethod
-    def located(cls, cfg):
-        """An instance with its folders resolved and checked but no lists built (for the doctor)."""
-        dataset = cls.__new__(cls)
-        dataset.locate(cfg)
-        return dataset
-
     # ---- folders
 
     def dataset_folder_name(self, cfg):
@@ -649,54 +637,10 @@ class SplitJsonDataset(DatasetBase):
 
     # ---- inspection
 
-    def stale_fewshot_files(self, train, val):
-        """Names of few-shot files in split_fewshot/ drawn from another split (the next run draws them again)."""
-        drawn_from = lists_sha256({"train": train, "val": val}, self.dataset_dir)
-        stale = []
-        fewshot_dir = os.path.join(self.dataset_dir, FEWSHOT_DIR)
-        # listed directly: a dataset's folder index may keep only image files
-        for name in sorted(os.listdir(fewshot_dir) if os.path.isdir(fewshot_dir) else []):
-            stem, extension = os.path.splitext(name)
-            if extension != ".json" or not stem.startswith("shot_") or "-val_" in stem:
-                continue
-            path = os.path.join(self.dataset_dir, FEWSHOT_DIR, name)
-            recorded = stored_key(path, SPLIT_HASH_KEY)
-            keys = ("train",) if val is None else ("train", "val")
-            if recorded != drawn_from and (recorded is not None or fewshot_cache_misfit(
-                    read_split_unchecked(path, self.dataset_dir, keys), train, val)):
-                stale.append(name)
-        return stale
-
     def class_folder_roots(self):
         """Folders whose sub-folders are classes (checked for empty class folders)."""
         return [self.image_dir] if self.classes_are_folders else []
 
     def layout_problems(self):
-        """Problems the split does not reveal: empty class folders, dataset-specific layout rules."""
-        problems = []
-        for folder in self.class_folder_roots():
-            empty = empty_class_folders(folder, self.folder_index, self.ignored_folders)
-            if empty:
-                problems.append(f"empty class folder(s) in {folder}: {', '.join(empty)}")
-        return problems
-
-    def inspect(self):
-        """``(counts, problems)`` for the doctor, through the loader's own code paths; writes nothing.
-
-        ``counts`` has "classes" and the size of each list the split has.
-        """
-        problems = []
-        counts = {}
-        try:
-            train, val, test = self.load_split(inspect=True)
-        except (DatasetProblem, OSError, ValueError) as error:
-            problems.append(str(error))
-        else:
-            lists = {"train": train, "val": val, "test": test}
-            counts = {key: len(items) for key, items in lists.items() if items is not None}
-            counts["classes"] = len({item.label for item in (test if self.test_only else train)})
-            counts["stale_fewshot"] = self.stale_fewshot_files(train, val)
-        problems.extend(problem for problem in self.layout_problems()
-                        if not any(problem in reported for reported in problems))
-        return counts, problems
-
+        """Dataset-specific layout rules the split does not reveal (default: none); the doctor reports them."""
+        return []
