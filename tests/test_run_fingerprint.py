@@ -157,3 +157,16 @@ def test_resume_from_another_folder_of_another_run_is_refused(assets, finished_b
     assert message.startswith(f"--resume {source} holds another run (OPTIM.LR 0.002 -> 0.5)")
     assert "drop --resume" in message
     assert not (tmp_path / "out/log.txt").exists() and not (tmp_path / "out/run.json").exists()
+
+
+def test_a_key_added_to_the_toolkit_after_a_run_counts_only_when_set_off_its_default(assets, tmp_path, capsys):
+    """Upgrading the toolkit must not orphan finished runs: a run.json written before a config key
+    existed matches while that key holds its default, and is refused once it is set otherwise."""
+    out = tmp_path / "older"
+    results = run(assets, out)
+    stored = json.loads((out / "run.json").read_text())
+    del stored["fingerprint"]["config"]["TRAIN.SAVE_RESUMABLE_EVERY"]  # as a run of an older version wrote it
+    (out / "run.json").write_text(json.dumps(stored))
+    assert run(assets, out) == pytest.approx(results)
+    assert "already holds this run, finished" in capsys.readouterr().out
+    assert "TRAIN.SAVE_RESUMABLE_EVERY null -> 2" in refusal(assets, out, opts=("TRAIN.SAVE_RESUMABLE_EVERY", "2"))
