@@ -29,6 +29,7 @@ from dassl.data.datasets.split_dataset import DatasetNotFoundError, SplitJsonDat
 from dassl.data.image_check import list_digest, read_record, record_path, unreadable_images  # noqa: E402
 from dassl.utils.hints import closest_name_hint  # noqa: E402
 from trainers.common.class_names import DEFAULT_CONTEXT_TOKENS, longest_name_tokens, token_count  # noqa: E402
+from trainers.tgpt.captions import present_caption_file  # noqa: E402
 
 FOLDER_DATASET = "ImageFolderDataset"
 CONFIG_DIR = os.path.join(REPO, "configs", "datasets")
@@ -117,7 +118,7 @@ def check(cls, cfg):
         problems = image_problems(dataset)
     if problems:
         return "PROBLEM", "; ".join(problems)
-    captions = dataset.caption_file()
+    captions = present_caption_file(dataset.dataset_dir)
     sizes = " / ".join(f"{key} {counts[key]}" for key in ("train", "val", "test") if key in counts)
     detail = (f"{counts['classes']} classes, {sizes}; "
               f"captions: {os.path.basename(captions) if captions else 'absent'}")

@@ -138,8 +138,7 @@ class TextRefinerPlugin(TextFeaturePlugin):
     Text features are (C, D) or, for per-image hosts like CoCoOp, (B, C, D).
     Outside training the refined matrix is kept while its input, dtype and
     autocast state stay the same (once per class set); train(), eval() and
-    load_state_dict() drop it. Under nn.DataParallel the replicas post their
-    cache writes and `apply_replica_updates` makes them on this module.
+    load_state_dict() drop it.
     """
 
     model_name = "text_refiner"
@@ -172,7 +171,6 @@ class TextRefinerPlugin(TextFeaturePlugin):
         self.to(dtype)
         self.align.layers.norm.float()
         self._test_refined = None
-        self._replica_writes = {}  # the same dict in every DataParallel replica (a shallow copy of __dict__)
         self.register_load_state_dict_post_hook(lambda module, _: module.forget_test_features())
 
     def forget_test_features(self):
@@ -241,23 +239,9 @@ class TextRefinerPlugin(TextFeaturePlugin):
 
     @torch.no_grad()
     def write(self, aligned):
-        """Replace (not modify) the cache, so the autograd graph of this step's read stays valid.
-
-        A DataParallel replica, discarded after the forward, posts its tokens
-        under its device index instead.
-        """
-        if getattr(self, "_is_replica", False):
-            self._replica_writes[aligned.get_device()] = aligned
-            return
+        """Replace (not modify) the cache, so the autograd graph of this step's read stays valid."""
         with torch.autocast(aligned.device.type, enabled=False):
             self.local_cache = write_cache(self.local_cache, aligned, self.momentum, self.cache_update)
-
-    def apply_replica_updates(self, device_ids):
-        """One write of the replicas' tokens joined in `device_ids` order (the batch order), as one device writes."""
-        posted = [self._replica_writes[device] for device in device_ids if device in self._replica_writes]
-        self._replica_writes.clear()
-        if posted:
-            self.write(torch.cat([tokens.to(self.local_cache.device) for tokens in posted]))
 
 
 @register_text_plugin
