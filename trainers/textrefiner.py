@@ -25,6 +25,7 @@ from yacs.config import CfgNode as CN
 from clip.vision_transformer import VisionTransformer
 from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
+from dassl.engine.distributed import BatchNormOverRanks, all_gather_rows
 
 from trainers.common import TextFeaturePlugin, normalize, register_text_plugin
 from trainers.coop import CoOp
@@ -71,8 +72,9 @@ def check_textrefiner_cfg(node):
 class AlignmentMLP(nn.Module):
     """Per-token Linear -> BatchNorm -> ReLU -> Linear (the reference's 1x1 convs).
 
-    BatchNorm pools its statistics over every token of the batch and always
-    computes in fp32 (its parameters stay fp32 when the rest is fp16).
+    BatchNorm pools its statistics over every token of the batch (of every
+    process under torchrun) and always computes in fp32 (its parameters stay
+    fp32 when the rest is fp16).
     """
 
     def __init__(self, width):
@@ -81,7 +83,7 @@ class AlignmentMLP(nn.Module):
             OrderedDict(
                 [
                     ("fc1", nn.Linear(width, width)),
-                    ("norm", nn.BatchNorm1d(width)),
+                    ("norm", BatchNormOverRanks(width)),
                     ("relu", nn.ReLU()),
                     ("fc2", nn.Linear(width, width)),
                 ]
@@ -239,9 +241,12 @@ class TextRefinerPlugin(TextFeaturePlugin):
 
     @torch.no_grad()
     def write(self, aligned):
-        """Replace (not modify) the cache, so the autograd graph of this step's read stays valid."""
+        """Replace (not modify) the cache, so the autograd graph of this step's read stays valid.
+
+        Under torchrun every process writes the tokens of the whole global batch.
+        """
         with torch.autocast(aligned.device.type, enabled=False):
-            self.local_cache = write_cache(self.local_cache, aligned, self.momentum, self.cache_update)
+            self.local_cache = write_cache(self.local_cache, all_gather_rows(aligned), self.momentum, self.cache_update)
 
 
 @register_text_plugin

@@ -17,6 +17,8 @@ from trainers.common.frozen_eval import EVAL_INPUT_FEATURES, FrozenFeatureEvalua
 
 @TRAINER_REGISTRY.register()
 class ZeroshotCLIP(FrozenFeatureEvaluation, TrainerX):
+    cfg_node = "COOP"  # the config node holding PREC, as every trainer names it
+
     def check_cfg(self, cfg):
         check_precision(cfg.TRAINER.COOP.PREC, "TRAINER.COOP.PREC")
         check_backbone(cfg)

@@ -20,6 +20,7 @@ from torch import nn
 import clip
 from clip.layers import attention_heads
 from dassl.config import ConfigError
+from dassl.engine.distributed import share_of_global_count
 from dassl.utils.errors import CheckpointMismatchError
 
 from datasets.templates import IMAGENET_FAMILY
@@ -238,14 +239,19 @@ class TGPTCLIP(PromptedCLIP):
         return sequences, eot
 
     def token_loss(self, prompts, targets):
-        """Smoothed CE of the prompts read through the tied vocabulary; id 0 positions are ignored."""
+        """Smoothed CE of the prompts read through the tied vocabulary; id 0 positions are ignored.
+
+        The mean runs over the positions not ignored of the global batch (under torchrun too).
+        """
         vocabulary_logits = prompts @ self.clip_model.token_embedding.weight.t().type(prompts.dtype)
-        return F.cross_entropy(
+        targets = targets.flatten().to(prompts.device)
+        loss = F.cross_entropy(
             vocabulary_logits.flatten(0, 1).float(),
-            targets.flatten().to(prompts.device),
+            targets,
             ignore_index=0,
             label_smoothing=self.label_smoothing,
         )
+        return loss * share_of_global_count((targets != 0).sum())
 
     def forward(self, image, labels=None, content_token_targets=None):
         """Training (labels given): (logits, loss terms). Evaluation: (plain logits, WiSE-FT logits)."""
