@@ -24,6 +24,7 @@ import train
 from dassl.config import apply_cfg_extensions, get_cfg_default, merge_from_file, merge_from_list
 from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import set_random_seed
+from dassl.utils.errors import InputError
 from dassl.utils.plugins import import_folder_modules
 from tests.helpers.trainer_runs import REPO, killed_after, tiny_opts, write_colour_images, write_tiny_clip_checkpoint
 from tests.test_tgpt_train import write_captions
@@ -144,6 +145,17 @@ def assert_evaluation_only(trainer):
     """A trainer without registered parts trains nothing (train.py only evaluates it)."""
     assert trainer.get_model_names() == []
     assert not any(parameter.requires_grad for parameter in parameters_of(trainer).values())
+
+
+@pytest.mark.parametrize("name", TRAINERS)
+def test_a_missing_backbone_fails_the_config_check_before_the_dataset_is_read(name, assets, tmp_path, monkeypatch):
+    cfg = make_cfg(name, assets, tmp_path)
+    cfg.merge_from_list(["MODEL.BACKBONE.PATH", str(tmp_path / "missing.pt"), "DATASET.ROOT", str(tmp_path / "no_data")])
+    read = []
+    monkeypatch.setattr(TRAINER_REGISTRY.get(name), "build_data_loader", lambda self: read.append(True))
+    with pytest.raises(InputError, match="missing.pt"):
+        build_trainer(cfg)
+    assert read == [], "the dataset is read only after the config check"
 
 
 @pytest.mark.parametrize("name", TRAINERS)
