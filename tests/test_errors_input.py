@@ -25,7 +25,7 @@ from dassl.utils.errors import ClassNameTooLongError, InputError, TrainingDiverg
 from tests.helpers.trainer_runs import REPO
 from tests.test_errors import clip_assets, coop_argv, dtd_root, files, run_cli, run_coop, run_toy  # noqa: F401
 from trainers.common.base_trainer import PromptCLIPTrainer
-from trainers.common.captions import CaptionFileError, find_caption_file, read_caption_file
+from trainers.tgpt.captions import CaptionFileError, find_caption_file, read_caption_file
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from dassl.data.datasets.split_dataset import (
 )
 from dassl.data.image_check import list_digest, read_record, record_path, unreadable_images
 from trainers.common.class_names import DEFAULT_CONTEXT_TOKENS, longest_name_tokens, token_count
+from trainers.tgpt.captions import present_caption_file
 
 OK, NOT_FOUND, PROBLEM = "OK", "NOT FOUND", "PROBLEM"
 
@@ -112,7 +113,7 @@ def image_problems(dataset, lists):
 
 def ok_detail(dataset, counts):
     """The OK line's detail: class and list sizes, the captions file, and notes that need no action."""
-    captions = dataset.caption_file()
+    captions = present_caption_file(dataset.dataset_dir)
     sizes = " / ".join(f"{key} {counts[key]}" for key in ("train", "val", "test") if key in counts)
     detail = (f"{counts['classes']} classes, {sizes}; "
               f"captions: {os.path.basename(captions) if captions else 'absent'}")

@@ -54,6 +54,8 @@ def check_template_set(set_name):
 
 @TRAINER_REGISTRY.register()
 class ZeroshotCLIP(FrozenFeatureEvaluation, TrainerX):
+    cfg_node = "COOP"  # the config node holding PREC, as every trainer names it
+
     def check_cfg(self, cfg):
         check_precision(cfg.TRAINER.COOP.PREC, "TRAINER.COOP.PREC")
         check_backbone(cfg)

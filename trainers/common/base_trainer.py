@@ -1,25 +1,34 @@
-"""Base trainer for "frozen CLIP + learnable prompt module" methods.
+"""Base trainer for "frozen CLIP + learnable prompt module" methods: the one trainer contract.
 
-A method subclass sets `cfg_node` (the TRAINER.<node> holding PREC) and
-implements `build_custom_clip`; it may override `prepare_model` (frozen
-features once the model is on its device), `build_scheduler`,
-`ignored_checkpoint_prefixes`, `trainable_modules` (several learnable parts,
-each registered with its own optimizer) and `build_optimizer_and_scheduler`
-(per-part optimizer settings). The base class handles precision, freezing,
-optimizers, the optional text-feature plug-in, the training step (CE plus
-the model's extra loss terms, non-finite check, per-epoch LR step at the last
-batch) and loading prompt weights trained on other classes. Mixins add the
-frozen image-feature cache at evaluation (frozen_eval), training on cached
-augmented views (cached_views, TRAIN.CACHED_VIEWS) and DDP under torchrun.
+A method supplies:
+- `cfg_node` (the TRAINER.<node> holding PREC; its defaults come from a
+  registered cfg extension) and `check_cfg` (call super(): precision and the
+  backbone are checked there), raising the one-line config error before the
+  dataset is read;
+- `build_custom_clip`, the model factory: it returns the complete model
+  (a PromptedCLIP) for these classes;
+- optionally: extra loss terms (the model's forward returns them),
+  `trainable_modules` (several learnable parts, each with its own optimizer),
+  `build_optimizer_and_scheduler` / `build_scheduler` (per-part settings),
+  `training_inputs` (extra forward arguments per batch), `prepare_model`
+  (frozen features once the model is on its device),
+  `ignored_checkpoint_prefixes` and `accepts_text_plugin`.
+The base does the rest: precision, freezing, optimizers, the optional
+text-feature plug-in, DDP under torchrun, the training step (CE plus the
+model's extra loss terms, non-finite check, per-epoch LR step at the last
+batch), checkpoints and resume (TrainerBase) and loading prompt weights
+trained on other classes. Mixins add the frozen image-feature cache at
+evaluation (frozen_eval) and training on cached augmented views
+(cached_views, TRAIN.CACHED_VIEWS).
 """
 import contextlib
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dassl.config import ConfigError
 from dassl.engine import TrainerX
-from dassl.engine.distributed import is_distributed, wrap_for_training
+from dassl.engine.distributed import wrap_for_training
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 
@@ -32,18 +41,12 @@ from .prompt_learner import check_context_cfg
 from .text_plugins import build_text_plugin
 
 
-def apply_plugin_replica_updates(wrapper, inputs, output):
-    """Forward hook of the nn.DataParallel wrapper: the plug-in's state writes, posted by replicas, reach the model."""
-    plugin = wrapper.module.text_plugin
-    if plugin is not None:
-        plugin.apply_replica_updates(wrapper.device_ids)
-
-
 class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
     cfg_node = "COOP"
     model_name = "prompt_learner"
     ignored_checkpoint_prefixes = ()
     log_loss_terms = False  # also log each extra loss term beside the total
+    accepts_text_plugin = True  # False: the model has no per-class text features for a plug-in to refine
 
     @classmethod
     def precision_mode(cls, cfg):
@@ -80,9 +83,9 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
 
     @property
     def custom_clip(self):
-        """The model without a DataParallel / DistributedDataParallel wrapper."""
-        wrappers = (nn.DataParallel, nn.parallel.DistributedDataParallel)
-        return self.model.module if isinstance(self.model, wrappers) else self.model
+        """The model without its DistributedDataParallel wrapper (torchrun)."""
+        wrapped = isinstance(self.model, nn.parallel.DistributedDataParallel)
+        return self.model.module if wrapped else self.model
 
     def frozen_eval_input(self):
         return self.custom_clip.eval_image_input
@@ -96,7 +99,7 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
         clip_model = load_frozen_clip(cfg, self.precision)
         print(f"Building {type(self).__name__} (PREC={self.precision.mode})")
         model = self.build_custom_clip(cfg, self.dm.dataset.classnames, clip_model)
-        model.text_plugin = build_text_plugin(cfg, clip_model, self.precision)
+        model.text_plugin = self.build_text_plugin(cfg, clip_model)
         parts = self.trainable_modules(model)
         model.requires_grad_(False)
         for part in parts.values():
@@ -115,12 +118,16 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
         if model.text_plugin is not None:
             self._register_trainable(model.text_plugin.model_name, model.text_plugin)
         self.scaler = self.precision.make_grad_scaler()
-        if is_distributed():
-            self.model = wrap_for_training(model, self.device)
-        elif self.device.type == "cuda" and torch.cuda.device_count() > 1:
-            print(f"Multiple GPUs detected (n_gpus={torch.cuda.device_count()}), use all of them!")
-            self.model = nn.DataParallel(model)
-            self.model.register_forward_hook(apply_plugin_replica_updates)
+        self.model = wrap_for_training(model, self.device)
+
+    def build_text_plugin(self, cfg, clip_model):
+        """The enabled text-feature plug-in, or None; refused for a model without per-class text features."""
+        plugin = build_text_plugin(cfg, clip_model, self.precision)
+        if plugin is not None and not self.accepts_text_plugin:
+            raise ConfigError(
+                f"{type(self).__name__} has no per-class text features for a text-feature plug-in; disable the plug-in"
+            )
+        return plugin
 
     def _register_trainable(self, name, module):
         self.register_model(name, module, *self.build_optimizer_and_scheduler(name, module))
@@ -165,17 +172,12 @@ class PromptCLIPTrainer(CachedViewTraining, FrozenFeatureEvaluation, TrainerX):
 
     @contextlib.contextmanager
     def image_input(self, image):
-        """(model, image argument) for a batch; served frozen features are set on the bare model meanwhile.
-
-        Served batches skip DataParallel (its replicas would not split the
-        features) but keep DistributedDataParallel (one model per process).
-        """
+        """(model, image argument) for a batch; served frozen features are set on the bare model meanwhile."""
         if not isinstance(image, ServedImageFeatures):
             yield self.model, image
             return
-        model = self.model if is_distributed() else self.custom_clip
         with self.custom_clip.serving_frozen_image_features(image.features):
-            yield model, image.images
+            yield self.model, image.images
 
     def model_inference(self, input):
         with self.precision.autocast(), self.image_input(input) as (model, image):

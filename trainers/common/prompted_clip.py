@@ -14,8 +14,8 @@ class PromptedCLIP(nn.Module):
     Subclasses implement forward(image, labels=None): with labels (training)
     it returns (logits, loss_terms) where loss_terms maps names to weighted
     scalar tensors added to the cross-entropy by the trainer; without labels
-    it returns logits. Keeping the loss out of forward() lets DataParallel
-    gather the outputs.
+    it returns logits. The cross-entropy stays in the trainer, the one place
+    that computes it in fp32 and checks it is finite.
 
     `eval_image_input` (see trainers.common.frozen_eval) tells the trainer
     whether evaluation may serve the frozen image features from the feature

@@ -20,8 +20,8 @@ Departures from upstream, on purpose:
   and they do not shift the global ``random`` stream the few-shot sample uses;
 - a split without a val list (ImageNet) validates on its test list, as
   upstream, unless ``DATASET.VAL_FROM_TRAIN N`` asks for a val set held out
-  from the training images the few-shot sample left (TGP-T's rule), cached
-  beside the few-shot sample.
+  from the training images the few-shot sample left (any method may ask; the
+  TGP-T configs do), cached beside the few-shot sample.
 """
 import hashlib
 import json
@@ -41,7 +41,6 @@ from .split_paths import check_entries_inside
 DATASETS_GUIDE = "DATASETS.md"
 FALLBACK_SPLIT_SEED = 1
 FEWSHOT_DIR = "split_fewshot"
-CAPTION_FILES = ("captions.txt", "descriptions.txt")
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 SPLIT_HASH_KEY = "drawn_from_split_sha256"  # in a few-shot (held-out val) file: the lists it was drawn from
 
@@ -494,16 +493,8 @@ class SplitJsonDataset(DatasetBase):
         return self.dataset_dir if self.split_relative_to_dataset_dir else self.image_dir
 
     def relative_impath(self, impath):
-        """An image's path as the split file writes it (the key of caption files)."""
+        """An image's path as the split file writes it."""
         return _relative_path(impath, self.split_root)
-
-    def caption_file(self):
-        """The TGP-T descriptions file in the dataset folder, or None when absent."""
-        for name in CAPTION_FILES:
-            path = os.path.join(self.dataset_dir, name)
-            if os.path.isfile(path):
-                return path
-        return None
 
     # ---- split
 
