@@ -25,15 +25,20 @@ from dassl.config import apply_cfg_extensions, get_cfg_default, merge_from_file,
 from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import set_random_seed
 from dassl.utils.errors import InputError
-from dassl.utils.plugins import import_folder_modules
+from dassl.utils.plugins import import_folder_modules, import_module_or_file
 from tests.helpers.trainer_runs import REPO, killed_after, tiny_opts, write_colour_images, write_tiny_clip_checkpoint
 from tests.test_tgpt_train import write_captions
 
 for _folder in train.PLUGIN_FOLDERS:
     import_folder_modules(_folder)
 
+# docs/new_method.md's example: a method outside trainers/ gets the same checks by registering
+NEW_METHOD_EXAMPLE = import_module_or_file(os.path.join(REPO, "docs/examples/anchored_coop.py")).__name__
+
 TRAINERS = sorted(
-    name for name in TRAINER_REGISTRY.registered_names() if TRAINER_REGISTRY.get(name).__module__.startswith("trainers.")
+    name for name in TRAINER_REGISTRY.registered_names()
+    if TRAINER_REGISTRY.get(name).__module__.startswith("trainers.")
+    or TRAINER_REGISTRY.get(name).__module__ == NEW_METHOD_EXAMPLE
 )
 # Defaults that assume ViT-B/16's 12 blocks, set for the tiny CLIP's 2.
 TINY_BACKBONE_OPTS = {"DPT": ["TRAINER.TOPDOWN_SECOVPT.BOTTOMLIMIT", "2"]}
