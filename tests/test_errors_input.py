@@ -176,3 +176,13 @@ def test_trainers_raise_input_errors_not_plain_ones():
                     if getattr(node.exc.func, "id", "") in PLAIN_ERRORS:
                         plain.append(f"{os.path.relpath(path, REPO)}:{node.lineno}")
     assert plain == []
+
+
+def test_an_input_size_other_than_the_backbones_names_the_checkpoint_file(clip_assets, tmp_path):  # noqa: F811
+    """A backbone given by its file alone (no NAME) is named by its path in the fix line."""
+    _, clip_path = clip_assets
+    with pytest.raises(ConfigError) as error:
+        run_coop(clip_assets, tmp_path / "out", opts=["MODEL.BACKBONE.NAME", "", "INPUT.SIZE", "(64, 64)"])
+    assert str(error.value) == (
+        f"INPUT.SIZE is (64, 64) but {clip_path} expects 32x32 images; set INPUT.SIZE (32, 32)"
+    )

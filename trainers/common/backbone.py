@@ -85,7 +85,7 @@ def _rounded(values):
 
 def check_input_matches_backbone(cfg, clip_model):
     """INPUT.SIZE / PIXEL_MEAN / PIXEL_STD must be what the backbone's weights were trained with."""
-    name = cfg.MODEL.BACKBONE.NAME
+    name = cfg.MODEL.BACKBONE.NAME or cfg.MODEL.BACKBONE.PATH  # a file alone needs no NAME
     resolution = clip_model.visual.input_resolution
     if cfg.INPUT.SIZE[0] != resolution or cfg.INPUT.SIZE[1] != resolution:
         raise ConfigError(
