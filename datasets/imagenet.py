@@ -5,9 +5,10 @@ Also home of the helpers the four ImageNet variants share.
 import os
 
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import (
-    DatasetProblem, SplitJsonDataset, class_folder_items, read_classnames,
-)
+from dassl.data.datasets.annotation_files import read_classnames
+from dassl.data.datasets.dataset_errors import DatasetProblem
+from dassl.data.datasets.folder_index import class_folder_items
+from dassl.data.datasets.split_dataset import SplitJsonDataset
 
 
 def wnid_classes(folders, classnames, source):

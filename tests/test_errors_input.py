@@ -18,7 +18,7 @@ import train
 from dassl.config import ConfigError
 from dassl.engine.simple_trainer import SimpleTrainer
 from dassl.utils import is_run_done, read_done_marker
-from dassl.data.datasets.split_dataset import DatasetNotFoundError
+from dassl.data.datasets.dataset_errors import DatasetNotFoundError
 from dassl.data.datasets.split_paths import SplitEntryOutsideError
 from dassl.utils import load_checkpoint
 from dassl.utils.errors import ClassNameTooLongError, InputError, TrainingDivergedError, UnreadableCheckpointError

@@ -11,17 +11,10 @@ images and class names too long for CLIP. It writes nothing.
 """
 import os
 
-from dassl.data.datasets.split_dataset import (
-    FEWSHOT_DIR,
-    SPLIT_HASH_KEY,
-    DatasetNotFoundError,
-    DatasetProblem,
-    fewshot_cache_misfit,
-    list_class_folders,
-    lists_sha256,
-    read_split_unchecked,
-    stored_key,
-)
+from dassl.data.datasets.dataset_errors import DatasetNotFoundError, DatasetProblem
+from dassl.data.datasets.few_shot import FEWSHOT_DIR, fewshot_cache_misfit
+from dassl.data.datasets.folder_index import list_class_folders
+from dassl.data.datasets.split_files import SPLIT_HASH_KEY, lists_sha256, read_split_unchecked, stored_key
 from dassl.data.image_check import list_digest, read_record, record_path, unreadable_images
 from trainers.common.class_names import DEFAULT_CONTEXT_TOKENS, longest_name_tokens, token_count
 from trainers.tgpt.captions import present_caption_file

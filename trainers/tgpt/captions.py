@@ -11,7 +11,7 @@ are read as "cars_train/<name>".
 """
 import os
 
-from dassl.data.datasets.split_dataset import DatasetNotFoundError, DatasetProblem
+from dassl.data.datasets.dataset_errors import DatasetNotFoundError, DatasetProblem
 from dassl.utils.errors import InputError
 
 CAPTION_FILES = ("captions.txt", "descriptions.txt")
