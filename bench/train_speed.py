@@ -42,11 +42,12 @@ from clip.layers import attention_heads  # noqa: E402
 from clip.model import CLIP  # noqa: E402
 from trainers.cocoop import CoCoOpCLIP, ConditionalPromptLearner  # noqa: E402
 from trainers.common import Precision, PromptLearner, frozen_text_features, normalize  # noqa: E402
-from trainers.common.frozen_eval import (  # noqa: E402
+from trainers.common.feature_server import (  # noqa: E402
     EVAL_INPUT_BOTH,
     EVAL_INPUT_FEATURES,
     EVAL_INPUT_IMAGES,
     ServedImageFeatures,
+    forward_arguments,
 )
 from trainers.common.visual_prompts import DeepVisualPrompts  # noqa: E402
 from trainers.coop import CoOpCLIP  # noqa: E402
@@ -201,7 +202,7 @@ def peak_memory_mb(device):
 
 def served_input(model, images, features):
     """What a trainer's evaluation hands the model: the images, or the cached frozen features
-    (with the images when the model still needs them; trainers.common.frozen_eval)."""
+    (with the images when the model still needs them; trainers.common.feature_server)."""
     mode = model.eval_image_input
     if features is None or mode == EVAL_INPUT_IMAGES:
         return images
@@ -212,10 +213,8 @@ def infer(model, input):
     """One evaluation forward as the trainer runs it (ZeroshotCLIP: its own model_inference)."""
     if isinstance(model, ZeroshotCLIP):
         return model.model_inference(input)
-    if not isinstance(input, ServedImageFeatures):
-        return model(input)
-    with model.serving_frozen_image_features(input.features):
-        return model(input.images)
+    image, served = forward_arguments(input)
+    return model(image, **served)
 
 
 def evaluation_scope(model, baseline):
@@ -276,8 +275,8 @@ class BenchSetup:
             self.model.eval()
 
     def train_step(self):
-        with self.precision.autocast(), self.served_training_features():
-            logits, terms = self.model(self.images, self.labels, *self.extra)
+        with self.precision.autocast():
+            logits, terms = self.model(self.images, self.labels, *self.extra, **self.served_training_features())
             loss = F.cross_entropy(logits.float(), self.labels) + sum(t.float() for t in terms.values())
         self.optimizer.zero_grad()
         loss.backward()
@@ -285,9 +284,7 @@ class BenchSetup:
 
     def served_training_features(self):
         """TRAIN.CACHED_VIEWS: a step reads cached frozen features of its views instead of running the image tower."""
-        if not self.cached_views:
-            return contextlib.nullcontext()
-        return self.model.serving_frozen_image_features(self.features)
+        return {"frozen_features": self.features} if self.cached_views else {}
 
     @torch.no_grad()
     def eval_step(self):

@@ -29,7 +29,7 @@ from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 
 from trainers.common import PromptCLIPTrainer, PromptedCLIP, check_class_token_position, frozen_text_features, normalize
-from trainers.common.frozen_eval import EVAL_INPUT_BOTH, EVAL_INPUT_IMAGES
+from trainers.common.feature_server import EVAL_INPUT_BOTH, EVAL_INPUT_IMAGES
 from trainers.common.templates import get_template
 from trainers.common.visual_prompts import DeepVisualPrompts, vit_block_count
 from trainers.coop import add_coop_cfg, build_coop_prompt_learner
@@ -200,14 +200,15 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
         self.guidance_active = False
         self._fixed_text = None
 
-    def zero_shot_image_features(self, image):
+    def zero_shot_image_features(self, image, frozen_features=None):
         """f0 = rownorm(unprompted frozen image feature).
 
         The one place the frozen image pass happens, so a frozen image-feature
-        cache (keyed by image and test transform) can serve it at evaluation.
+        cache (keyed by image and test transform) can serve it at evaluation
+        (`frozen_features`).
         """
         with torch.no_grad():
-            return self.frozen_image_features(image)
+            return self.frozen_image_features(image, frozen_features)
 
     @property
     def eval_image_input(self):
@@ -255,12 +256,12 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
 
         return prompt_fn
 
-    def forward(self, image, labels=None):
+    def forward(self, image, labels=None, frozen_features=None):
         training = labels is not None
         image = image.type(self.dtype)
         guidance = training and self.guidance_active
         needs_zero_shot_image = self.class_aware is not None or guidance
-        zero_shot_image = self.zero_shot_image_features(image) if needs_zero_shot_image else None
+        zero_shot_image = self.zero_shot_image_features(image, frozen_features) if needs_zero_shot_image else None
         text, text_normalized = self.class_text_features()
         aux_logits = [] if training else None
         prompt_fn, top_k = None, None

@@ -46,9 +46,9 @@ class KgCoOpCLIP(CoOpCLIP):
         self.weight = weight
         self.register_buffer("anchor_features", None, persistent=False)
 
-    def forward(self, image, labels=None):
+    def forward(self, image, labels=None, frozen_features=None):
         training = labels is not None
-        image_features, visual_output = self.encode_image(image, training)
+        image_features, visual_output = self.encode_image(image, training, frozen_features)
         text_features = self.learned_text_features()
         refined, loss_terms = self.refine_text_features(text_features, image_features, visual_output, labels)
         logits = self.logits(image_features, refined)

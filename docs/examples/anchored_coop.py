@@ -34,10 +34,10 @@ class AnchoredCoOpCLIP(CoOpCLIP):
         # rebuilt from the config on every run (not checkpointed): the same words, or the same seed
         self.register_buffer("ctx_start", prompt_learner.ctx.detach().clone(), persistent=False)
 
-    def forward(self, image, labels=None):
+    def forward(self, image, labels=None, frozen_features=None):  # features served from a cache, or None
         if labels is None:
-            return super().forward(image)
-        logits, loss_terms = super().forward(image, labels)
+            return super().forward(image, frozen_features=frozen_features)
+        logits, loss_terms = super().forward(image, labels, frozen_features)
         drift = (self.prompt_learner.ctx.float() - self.ctx_start.float()).pow(2).sum(-1).mean()
         return logits, {**loss_terms, "anchor": self.weight * drift}
 
