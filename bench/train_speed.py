@@ -146,13 +146,11 @@ def build_visual_prompt_model(trainer, clip_model, classnames):
         text_dim = clip_model.text_projection.shape[1]
         class_aware = ClassAwarePromptGenerator(1, text_dim, width, len(classnames), KEY_TOKENS).to(clip_model.dtype)
     prompts = DeepVisualPrompts(n_blocks - (class_aware is not None), VISUAL_PROMPTS, width, clip_model.dtype)
+    zero_shot_text = frozen_text_features(clip_model, TEMPLATE, classnames)
     if trainer == "VPT":
-        model = VPTCLIP(clip_model, prompts)
-    else:
-        learner = PromptLearner(classnames, clip_model, n_ctx=16)
-        model = DualPromptCLIP(clip_model, learner, prompts, class_aware, cpn=CPN, aux_weight=AUX_WEIGHT)
-    model.zero_shot_text_features = frozen_text_features(clip_model, TEMPLATE, classnames)
-    return model
+        return VPTCLIP(clip_model, prompts, zero_shot_text)
+    learner = PromptLearner(classnames, clip_model, n_ctx=16)
+    return DualPromptCLIP(clip_model, learner, prompts, zero_shot_text, class_aware, cpn=CPN, aux_weight=AUX_WEIGHT)
 
 
 def build_model(trainer, clip_model, classnames, baseline, precision):
@@ -161,18 +159,16 @@ def build_model(trainer, clip_model, classnames, baseline, precision):
     if trainer == "ZeroshotCLIP":
         return BenchZeroshotCLIP(clip_model, precision, classnames)
     if trainer in ("CoOp", "TextRefiner"):  # TextRefiner on CoOp's bench host, so the ratio is the plug-in's cost
-        model = CoOpCLIP(clip_model, PromptLearner(classnames, clip_model, n_ctx=16))
-        model.text_plugin = build_text_refiner(clip_model) if trainer == "TextRefiner" else None
-        return model
+        learner = PromptLearner(classnames, clip_model, n_ctx=16)
+        return CoOpCLIP(clip_model, learner, text_plugin=build_text_refiner(clip_model) if trainer == "TextRefiner" else None)
     if trainer in ("VPT", "VLP", "DPT"):
         return build_visual_prompt_model(trainer, clip_model, classnames)
     if trainer == "TGPT":
         learner = TGPTPromptLearner(clip_model, classnames, [TEMPLATE])
         return TGPTCLIP(clip_model, learner)
     if trainer == "KgCoOp":
-        model = KgCoOpCLIP(clip_model, PromptLearner(classnames, clip_model, n_ctx=4, ctx_init="a photo of a"), 8.0)
-        model.anchor_features = frozen_text_features(clip_model, TEMPLATE, classnames)
-        return model
+        learner = PromptLearner(classnames, clip_model, n_ctx=4, ctx_init="a photo of a")
+        return KgCoOpCLIP(clip_model, learner, 8.0, frozen_text_features(clip_model, TEMPLATE, classnames))
     learner = ConditionalPromptLearner(classnames, clip_model, n_ctx=4, ctx_init="a photo of a")
     return (PerImageCoCoOpCLIP if baseline else CoCoOpCLIP)(clip_model, learner)
 

@@ -90,4 +90,4 @@ class CoCoOp(PromptCLIPTrainer):
     def build_custom_clip(self, cfg, classnames, clip_model):
         node = cfg.TRAINER.COCOOP
         learner = ConditionalPromptLearner(classnames, clip_model, node.N_CTX, node.CTX_INIT)
-        return CoCoOpCLIP(clip_model, learner, text_chunk=node.TEXT_CHUNK)
+        return CoCoOpCLIP(clip_model, learner, node.TEXT_CHUNK, self.build_text_plugin(cfg, clip_model))

@@ -62,4 +62,5 @@ class CoOp(PromptCLIPTrainer):
         check_class_token_position(cfg.TRAINER.COOP.CLASS_TOKEN_POSITION, "TRAINER.COOP.CLASS_TOKEN_POSITION")
 
     def build_custom_clip(self, cfg, classnames, clip_model):
-        return CoOpCLIP(clip_model, build_coop_prompt_learner(cfg, classnames, clip_model))
+        learner = build_coop_prompt_learner(cfg, classnames, clip_model)
+        return CoOpCLIP(clip_model, learner, text_plugin=self.build_text_plugin(cfg, clip_model))

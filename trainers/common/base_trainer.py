@@ -6,15 +6,15 @@ A method supplies:
   backbone are checked there), raising the one-line config error before the
   dataset is read;
 - `build_custom_clip`, the model factory: it returns the complete model
-  (a PromptedCLIP) for these classes;
+  (a PromptedCLIP) for these classes, built with its text-feature plug-in
+  (`self.build_text_plugin`, called after the method's own modules) and its
+  frozen class features (`self.frozen_class_features`, on the run's device);
 - optionally: extra loss terms (the model's forward returns them),
   `trainable_modules` (several learnable parts, each with its own optimizer),
   `build_optimizer_and_scheduler` / `build_scheduler` (per-part settings),
-  `training_inputs` (extra forward arguments per batch), `prepare_model`
-  (frozen features once the model is on its device),
+  `training_inputs` (extra forward arguments per batch),
   `ignored_checkpoint_prefixes` and `accepts_text_plugin`.
-The base does the rest: precision, freezing, optimizers, the optional
-text-feature plug-in, DDP under torchrun, the training step (CE plus the
+The base does the rest: precision, freezing, optimizers, DDP under torchrun, the training step (CE plus the
 model's extra loss terms, non-finite check, per-epoch LR step at the last
 batch), checkpoints and resume (TrainerBase) and loading prompt weights
 trained on other classes. Its `feature_server` (a FeatureServer, held, not
@@ -36,6 +36,7 @@ from dassl.optim import build_lr_scheduler, build_optimizer
 from .backbone import check_backbone, load_frozen_clip
 from .checkpoint import checkpoint_file, load_module_checkpoint
 from .feature_server import EVAL_INPUT_FEATURES, FeatureServer, forward_arguments
+from .frozen_text import frozen_text_features
 from .precision import Precision, check_precision, ensure_finite_loss
 from .prompt_learner import check_context_cfg
 from .text_plugins import build_text_plugin
@@ -60,11 +61,18 @@ class PromptCLIPTrainer(TrainerX):
         check_backbone(cfg)
 
     def build_custom_clip(self, cfg, classnames, clip_model):
-        """Return the method's PromptedCLIP for these classes."""
+        """Return the method's complete PromptedCLIP for these classes (plug-in and frozen features included)."""
         raise NotImplementedError
 
-    def prepare_model(self, model):
-        """Hook run once the model sits on its device (e.g. frozen anchor features)."""
+    def frozen_class_features(self, clip_model, template, classnames):
+        """Frozen text features of `template` for every class, encoded on the run's device.
+
+        The factory runs while the model is still on the CPU; the features are
+        encoded where the model will run (the frozen CLIP moves there now, as
+        build_model would move it next), so they equal the ones encoded after
+        the move, whichever device builds the model.
+        """
+        return frozen_text_features(clip_model.to(self.device), template, classnames)
 
     def build_scheduler(self, optimizer):
         return build_lr_scheduler(optimizer, self.cfg.OPTIM)
@@ -92,8 +100,15 @@ class PromptCLIPTrainer(TrainerX):
         self.precision = Precision(self.precision_mode(cfg), self.device)
         clip_model = load_frozen_clip(cfg, self.precision)
         print(f"Building {type(self).__name__} (PREC={self.precision.mode})")
+        self._text_plugin_built = False
+        if not self.accepts_text_plugin:
+            self.build_text_plugin(cfg, clip_model)  # refuses an enabled plug-in before anything is built
         model = self.build_custom_clip(cfg, self.dm.dataset.classnames, clip_model)
-        model.text_plugin = self.build_text_plugin(cfg, clip_model)
+        if not self._text_plugin_built:
+            raise TypeError(
+                f"{type(self).__name__}.build_custom_clip must give its model self.build_text_plugin(cfg, clip_model) "
+                "(or the trainer must set accepts_text_plugin = False)"
+            )
         parts = self.trainable_modules(model)
         model.requires_grad_(False)
         for part in parts.values():
@@ -106,7 +121,6 @@ class PromptCLIPTrainer(TrainerX):
         print(f"Parameters to be updated: {sorted(trainable)}")
         model.to(self.device)
         self.model = model
-        self.prepare_model(model)
         for name, part in parts.items():
             self._register_trainable(name, part)
         if model.text_plugin is not None:
@@ -118,6 +132,7 @@ class PromptCLIPTrainer(TrainerX):
     def build_text_plugin(self, cfg, clip_model):
         """The enabled text-feature plug-in, or None; refused for a model without per-class text features."""
         plugin = build_text_plugin(cfg, clip_model, self.precision)
+        self._text_plugin_built = True
         if plugin is not None and not self.accepts_text_plugin:
             raise ConfigError(
                 f"{type(self).__name__} has no per-class text features for a text-feature plug-in; disable the plug-in"

@@ -21,6 +21,9 @@ class PromptedCLIP(nn.Module):
     `frozen_image_features` may say so, and then takes the served features
     as its `frozen_features` argument (image None when only they are served).
 
+    Complete when built: the text-feature plug-in (`text_plugin`, or None)
+    and any frozen class features are constructor arguments.
+
     `text_chunk` is the number of prompt sequences per text-tower pass: N > 0
     at most N, 0 (default) sized to the free memory of the prompts' device
     (trainers.common.text_encoding.text_chunk_size).
@@ -28,11 +31,11 @@ class PromptedCLIP(nn.Module):
 
     eval_image_input = EVAL_INPUT_IMAGES
 
-    def __init__(self, clip_model, prompt_learner, text_chunk=0):
+    def __init__(self, clip_model, prompt_learner, text_chunk=0, text_plugin=None):
         super().__init__()
         self.clip_model = clip_model
         self.prompt_learner = prompt_learner
-        self.text_plugin = None
+        self.text_plugin = text_plugin
         self.text_chunk = text_chunk
         self._evaluation_text_features = None
 
