@@ -28,6 +28,8 @@ from dassl.utils.errors import InputError
 from dassl.utils.plugins import import_folder_modules, import_module_or_file
 from tests.helpers.trainer_runs import REPO, killed_after, tiny_opts, write_colour_images, write_tiny_clip_checkpoint
 from tests.test_tgpt_train import write_captions
+from trainers.common import PromptCLIPTrainer
+from trainers.coop import CoOpCLIP, build_coop_prompt_learner
 
 for _folder in train.PLUGIN_FOLDERS:
     import_folder_modules(_folder)
@@ -175,6 +177,41 @@ def test_build_registers_the_trainable_parts_and_freezes_the_rest(name, assets, 
     for part in trainer.get_model_names():
         assert trainer._optims[part] is not None and trainer._scheds[part] is not None, part
     assert not isinstance(trainer.model, nn.parallel.DistributedDataParallel), "one process: no DDP wrapper"
+
+
+def model_shape(model):
+    """What a finished model holds: its children, its buffers that are set, its plain attributes (by identity)."""
+    return (
+        {name: id(child) for name, child in model.named_children()},
+        sorted(name for name, buffer in model.named_buffers(recurse=False) if buffer is not None),
+        {key: id(value) for key, value in vars(model).items() if not key.startswith("_") and key != "training"},
+    )
+
+
+@pytest.mark.parametrize("name", [name for name in TRAINERS if issubclass(TRAINER_REGISTRY.get(name), PromptCLIPTrainer)])
+def test_the_factory_returns_the_complete_model(name, assets, tmp_path, monkeypatch):
+    """Nothing is assigned to the model after build_custom_clip: plug-in and frozen class features are given to it."""
+    trainer_cls, shapes = TRAINER_REGISTRY.get(name), []
+    factory = trainer_cls.build_custom_clip
+
+    def recording_factory(self, *args):
+        model = factory(self, *args)
+        shapes.append(model_shape(model))
+        return model
+
+    monkeypatch.setattr(trainer_cls, "build_custom_clip", recording_factory)
+    trainer = build(name, assets, tmp_path)
+    assert shapes == [model_shape(trainer.custom_clip)]
+
+
+def test_a_factory_that_drops_the_text_plugin_fails_the_build(assets, tmp_path):
+    class ForgetfulCoOp(TRAINER_REGISTRY.get("CoOp")):
+        def build_custom_clip(self, cfg, classnames, clip_model):
+            return CoOpCLIP(clip_model, build_coop_prompt_learner(cfg, classnames, clip_model))
+
+    cfg = make_cfg("CoOp", assets, tmp_path)
+    with pytest.raises(TypeError, match=r"ForgetfulCoOp.build_custom_clip must give its model self.build_text_plugin"):
+        ForgetfulCoOp(cfg)
 
 
 @pytest.mark.parametrize("prec", ["fp32", "amp"])

@@ -20,7 +20,7 @@ from dassl.engine import TRAINER_REGISTRY, TrainerX
 from clip import open_clip_adapter
 from trainers.common import Precision, check_precision, frozen_text_features, load_frozen_clip, normalize
 from trainers.common.backbone import backbone_family, backbone_label, check_backbone
-from trainers.common.frozen_eval import EVAL_INPUT_FEATURES, FrozenFeatureEvaluation, ServedImageFeatures
+from trainers.common.feature_server import EVAL_INPUT_FEATURES, FeatureServer, ServedImageFeatures
 from trainers.common.templates import (
     COOP_TEMPLATES,
     DATASET_SET,
@@ -53,7 +53,7 @@ def check_template_set(set_name):
 
 
 @TRAINER_REGISTRY.register()
-class ZeroshotCLIP(FrozenFeatureEvaluation, TrainerX):
+class ZeroshotCLIP(TrainerX):
     cfg_node = "COOP"  # the config node holding PREC, as every trainer names it
 
     def check_cfg(self, cfg):
@@ -89,12 +89,12 @@ class ZeroshotCLIP(FrozenFeatureEvaluation, TrainerX):
         self.clip_model = load_frozen_clip(cfg, self.precision).to(self.device)
         templates = self.prompt_templates(cfg)
         self.text_features = frozen_text_features(self.clip_model, templates, self.dm.dataset.classnames)
+        self.feature_server = FeatureServer(cfg, self.clip_model, self.precision, self.device, EVAL_INPUT_FEATURES)
 
-    def frozen_eval_input(self):
-        return EVAL_INPUT_FEATURES
-
-    def frozen_image_tower(self):
-        return self.clip_model
+    def evaluation_batches(self, data_loader, split):
+        return self.feature_server.evaluation_batches(
+            data_loader, split, lambda: self.evaluation_loader(data_loader, split), self.parse_batch_test
+        )
 
     def model_inference(self, input):
         with torch.no_grad(), self.precision.autocast():

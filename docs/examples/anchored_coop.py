@@ -28,16 +28,16 @@ def add_anchored_cfg(cfg):
 class AnchoredCoOpCLIP(CoOpCLIP):
     """2. The model, complete when built: CoOp's forward plus one extra loss term in training."""
 
-    def __init__(self, clip_model, prompt_learner, weight):
-        super().__init__(clip_model, prompt_learner)
+    def __init__(self, clip_model, prompt_learner, weight, text_plugin):
+        super().__init__(clip_model, prompt_learner, text_plugin=text_plugin)
         self.weight = weight
         # rebuilt from the config on every run (not checkpointed): the same words, or the same seed
         self.register_buffer("ctx_start", prompt_learner.ctx.detach().clone(), persistent=False)
 
-    def forward(self, image, labels=None):
+    def forward(self, image, labels=None, frozen_features=None):  # features served from a cache, or None
         if labels is None:
-            return super().forward(image)
-        logits, loss_terms = super().forward(image, labels)
+            return super().forward(image, frozen_features=frozen_features)
+        logits, loss_terms = super().forward(image, labels, frozen_features)
         drift = (self.prompt_learner.ctx.float() - self.ctx_start.float()).pow(2).sum(-1).mean()
         return logits, {**loss_terms, "anchor": self.weight * drift}
 
@@ -59,4 +59,5 @@ class AnchoredCoOp(PromptCLIPTrainer):
     def build_custom_clip(self, cfg, classnames, clip_model):
         node = cfg.TRAINER.ANCHORED
         learner = PromptLearner(classnames, clip_model, n_ctx=node.N_CTX, ctx_init=node.CTX_INIT)
-        return AnchoredCoOpCLIP(clip_model, learner, float(node.W))
+        plugin = self.build_text_plugin(cfg, clip_model)  # e.g. TextRefiner when enabled, else None
+        return AnchoredCoOpCLIP(clip_model, learner, float(node.W), plugin)
