@@ -52,7 +52,7 @@ def fewshot_config(trainer, default_config, dataset, shots):
 # As in the papers, the schedule is chosen per shot count (CoOp: 50 epochs at 1 shot, 200 at
 # 16); unlike them, the epochs fall as the shots grow, which keeps the steps per run level.
 # CoCoOp (a text pass per image, batch 8) and TGP-T (49408-way token losses) cost 3-4x more
-# per step: CoCoOp keeps 30-66 steps per run, TGP-T 40 iterations at every shot count.
+# per step: CoCoOp keeps 10-66 steps per run, TGP-T 40 iterations at every shot count.
 EPOCHS_FALL_WITH_SHOTS = {1: "mini", 2: "mini", 4: "mini", 8: "mini_ep10", 16: "mini_ep5"}
 CONFIG_FAMILIES = {
     "mini_fewshot": {
