@@ -117,6 +117,12 @@ def setup_cfg(args):
     return cfg
 
 
+def check_trainer_cfg(trainer_class, cfg):
+    """The trainer's own `check_cfg`, before the run folder is made or the dataset read. It is an
+    instance method in Dassl's API, called here on a bare instance: it may read only `cfg`."""
+    trainer_class.check_cfg(object.__new__(trainer_class), cfg)
+
+
 def validate(cfg, args):
     """Fail fast, with the fix in the message, on input that would fail later."""
     if not cfg.DATASET.ROOT:
@@ -125,7 +131,7 @@ def validate(cfg, args):
         raise UsageError(f"Dataset root {cfg.DATASET.ROOT!r} (--root) does not exist or is not a folder")
     if not cfg.TRAINER.NAME:
         raise UsageError(f"No trainer: pass --trainer NAME (registered: {sorted(TRAINER_REGISTRY.registered_names())})")
-    TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    check_trainer_cfg(TRAINER_REGISTRY.get(cfg.TRAINER.NAME), cfg)
     if not cfg.DATASET.NAME:
         raise UsageError("No dataset: pass --dataset-config-file configs/datasets/<name>.yaml (or DATASET.NAME NAME)")
     DATASET_REGISTRY.get(cfg.DATASET.NAME)
@@ -210,6 +216,21 @@ def check_same_run(output_dir, fingerprint):
     return state
 
 
+def check_resume_source(resume_dir, request):
+    """--resume DIR from another folder: its run.json must describe the same run as this one."""
+    stored = fingerprints.read_fingerprint(resume_dir)
+    if stored is None:
+        print(f"Note: --resume {resume_dir} has no {fingerprints.RUN_FILE} (a folder of another codebase?): "
+              "its checkpoint is loaded without checking that it comes from the same run")
+        return
+    found = fingerprints.differences(stored, request)
+    if found:
+        what = "; ".join(found[:4]) + (f"; and {len(found) - 4} more" if len(found) > 4 else "")
+        raise fingerprints.RunFolderMismatchError(
+            f"--resume {resume_dir} holds another run ({what}): resume from a folder of the same run, or drop --resume"
+        )
+
+
 def check_data_and_backbone(cfg, request):
     """A finished or resumable folder of the same config: refuse it if its data or backbone differ,
     before the log is touched. Seeded like the run, so a few-shot sample drawn here (its file
@@ -241,6 +262,8 @@ def main(argv=None, plugin_folders=PLUGIN_FOLDERS):
             remove_stale_temp_files(cfg.OUTPUT_DIR, recursive=True)  # left by a killed write
         request = request_fingerprint(cfg, args)
         state = check_same_run(cfg.OUTPUT_DIR, request)
+        if cfg.RESUME and os.path.realpath(cfg.RESUME) != os.path.realpath(cfg.OUTPUT_DIR):
+            check_resume_source(cfg.RESUME, request)
         if state != fingerprints.NEW:
             check_data_and_backbone(cfg, request)
         if state == fingerprints.FINISHED:

@@ -42,11 +42,12 @@ from clip.layers import attention_heads  # noqa: E402
 from clip.model import CLIP  # noqa: E402
 from trainers.cocoop import CoCoOpCLIP, ConditionalPromptLearner  # noqa: E402
 from trainers.common import Precision, PromptLearner, frozen_text_features, normalize  # noqa: E402
-from trainers.common.frozen_eval import (  # noqa: E402
+from trainers.common.feature_server import (  # noqa: E402
     EVAL_INPUT_BOTH,
     EVAL_INPUT_FEATURES,
     EVAL_INPUT_IMAGES,
     ServedImageFeatures,
+    forward_arguments,
 )
 from trainers.common.visual_prompts import DeepVisualPrompts  # noqa: E402
 from trainers.coop import CoOpCLIP  # noqa: E402
@@ -145,13 +146,11 @@ def build_visual_prompt_model(trainer, clip_model, classnames):
         text_dim = clip_model.text_projection.shape[1]
         class_aware = ClassAwarePromptGenerator(1, text_dim, width, len(classnames), KEY_TOKENS).to(clip_model.dtype)
     prompts = DeepVisualPrompts(n_blocks - (class_aware is not None), VISUAL_PROMPTS, width, clip_model.dtype)
+    zero_shot_text = frozen_text_features(clip_model, TEMPLATE, classnames)
     if trainer == "VPT":
-        model = VPTCLIP(clip_model, prompts)
-    else:
-        learner = PromptLearner(classnames, clip_model, n_ctx=16)
-        model = DualPromptCLIP(clip_model, learner, prompts, class_aware, cpn=CPN, aux_weight=AUX_WEIGHT)
-    model.zero_shot_text_features = frozen_text_features(clip_model, TEMPLATE, classnames)
-    return model
+        return VPTCLIP(clip_model, prompts, zero_shot_text)
+    learner = PromptLearner(classnames, clip_model, n_ctx=16)
+    return DualPromptCLIP(clip_model, learner, prompts, zero_shot_text, class_aware, cpn=CPN, aux_weight=AUX_WEIGHT)
 
 
 def build_model(trainer, clip_model, classnames, baseline, precision):
@@ -160,18 +159,16 @@ def build_model(trainer, clip_model, classnames, baseline, precision):
     if trainer == "ZeroshotCLIP":
         return BenchZeroshotCLIP(clip_model, precision, classnames)
     if trainer in ("CoOp", "TextRefiner"):  # TextRefiner on CoOp's bench host, so the ratio is the plug-in's cost
-        model = CoOpCLIP(clip_model, PromptLearner(classnames, clip_model, n_ctx=16))
-        model.text_plugin = build_text_refiner(clip_model) if trainer == "TextRefiner" else None
-        return model
+        learner = PromptLearner(classnames, clip_model, n_ctx=16)
+        return CoOpCLIP(clip_model, learner, text_plugin=build_text_refiner(clip_model) if trainer == "TextRefiner" else None)
     if trainer in ("VPT", "VLP", "DPT"):
         return build_visual_prompt_model(trainer, clip_model, classnames)
     if trainer == "TGPT":
         learner = TGPTPromptLearner(clip_model, classnames, [TEMPLATE])
         return TGPTCLIP(clip_model, learner)
     if trainer == "KgCoOp":
-        model = KgCoOpCLIP(clip_model, PromptLearner(classnames, clip_model, n_ctx=4, ctx_init="a photo of a"), 8.0)
-        model.anchor_features = frozen_text_features(clip_model, TEMPLATE, classnames)
-        return model
+        learner = PromptLearner(classnames, clip_model, n_ctx=4, ctx_init="a photo of a")
+        return KgCoOpCLIP(clip_model, learner, 8.0, frozen_text_features(clip_model, TEMPLATE, classnames))
     learner = ConditionalPromptLearner(classnames, clip_model, n_ctx=4, ctx_init="a photo of a")
     return (PerImageCoCoOpCLIP if baseline else CoCoOpCLIP)(clip_model, learner)
 
@@ -201,7 +198,7 @@ def peak_memory_mb(device):
 
 def served_input(model, images, features):
     """What a trainer's evaluation hands the model: the images, or the cached frozen features
-    (with the images when the model still needs them; trainers.common.frozen_eval)."""
+    (with the images when the model still needs them; trainers.common.feature_server)."""
     mode = model.eval_image_input
     if features is None or mode == EVAL_INPUT_IMAGES:
         return images
@@ -212,10 +209,8 @@ def infer(model, input):
     """One evaluation forward as the trainer runs it (ZeroshotCLIP: its own model_inference)."""
     if isinstance(model, ZeroshotCLIP):
         return model.model_inference(input)
-    if not isinstance(input, ServedImageFeatures):
-        return model(input)
-    with model.serving_frozen_image_features(input.features):
-        return model(input.images)
+    image, served = forward_arguments(input)
+    return model(image, **served)
 
 
 def evaluation_scope(model, baseline):
@@ -276,8 +271,8 @@ class BenchSetup:
             self.model.eval()
 
     def train_step(self):
-        with self.precision.autocast(), self.served_training_features():
-            logits, terms = self.model(self.images, self.labels, *self.extra)
+        with self.precision.autocast():
+            logits, terms = self.model(self.images, self.labels, *self.extra, **self.served_training_features())
             loss = F.cross_entropy(logits.float(), self.labels) + sum(t.float() for t in terms.values())
         self.optimizer.zero_grad()
         loss.backward()
@@ -285,9 +280,7 @@ class BenchSetup:
 
     def served_training_features(self):
         """TRAIN.CACHED_VIEWS: a step reads cached frozen features of its views instead of running the image tower."""
-        if not self.cached_views:
-            return contextlib.nullcontext()
-        return self.model.serving_frozen_image_features(self.features)
+        return {"frozen_features": self.features} if self.cached_views else {}
 
     @torch.no_grad()
     def eval_step(self):

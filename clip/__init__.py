@@ -7,6 +7,7 @@ from .loader import (
     check_checkpoint_source,
     load,
     load_clip_to_cpu,
+    open_clip_source,
     register_local_model,
 )
 from .model import CLIP, build_model
@@ -28,6 +29,7 @@ __all__ = [
     "check_checkpoint_source",
     "load",
     "load_clip_to_cpu",
+    "open_clip_source",
     "register_local_model",
     "tokenize",
 ]

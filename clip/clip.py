@@ -4,7 +4,7 @@ It offers OpenAI's ``clip.clip`` functions (``load``, ``tokenize``,
 ``available_models``, ``build_model``) and the two private names every
 CoOp-family ``load_clip_to_cpu`` uses, ``_MODELS`` and ``_download``. Names of
 the toolkit's own local models (MiniCLIP) have no download URL: looking one up
-in ``_MODELS`` says to use ``clip.load_clip_to_cpu(cfg)`` instead.
+in ``_MODELS`` says to use the trainers' ``load_clip_to_cpu(cfg)`` instead.
 """
 import os
 from pathlib import Path
@@ -23,7 +23,8 @@ class _OpenAIModelURLs(dict):
     def __missing__(self, name):
         raise KeyError(
             f"{name!r} has no OpenAI download URL (clip._MODELS knows {list(self)}); a trainer file ported "
-            "from the CoOp codebase should load its backbone with `from clip import load_clip_to_cpu` "
+            "from the CoOp codebase should load its backbone with "
+            "`from trainers.common.backbone import load_clip_to_cpu` "
             "(reads MODEL.BACKBONE.NAME and PATH, local models such as MiniCLIP, safe loading)"
         )
 

@@ -1,5 +1,8 @@
 """Find, download, verify and read CLIP checkpoints; ``load`` and ``load_clip_to_cpu``.
 
+Plain arguments only (model name, weights path, trust flag): the trainers'
+layer (``trainers/common/backbone.py``) translates MODEL.BACKBONE into them.
+
 Accepts OpenAI's two file formats (TorchScript archives and plain state dicts)
 and always rebuilds an eager ``CLIP`` (the prompt-learning hooks need it).
 open_clip's models (``ViT-B-16/laion2b_s34b_b88k``, or a file in open_clip's
@@ -312,51 +315,49 @@ def preprocess_for(model):
     )
 
 
-def backbone_checkpoint_source(backbone):
-    """The checkpoint a MODEL.BACKBONE node names: PATH (which must exist) if set, else NAME."""
-    path = getattr(backbone, "PATH", "") or ""
+def backbone_checkpoint_source(name, path=None):
+    """The checkpoint a backbone is read from: ``path`` (which must exist) if given, else ``name``."""
     if not path:
-        return backbone.NAME
-    checkpoint = Path(os.path.expanduser(path))
+        return name
+    checkpoint = Path(os.path.expanduser(os.fspath(path)))
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"MODEL.BACKBONE.PATH points to a missing file: {path}")
+        raise FileNotFoundError(f"weights file not found: {path}")
     return checkpoint
 
 
-def backbone_open_clip_source(backbone):
-    """The open_clip source of a MODEL.BACKBONE node (NAME an open_clip architecture[/tag],
-    PATH an optional weights file), or None for OpenAI-format checkpoints."""
-    path = getattr(backbone, "PATH", "") or None
-    return open_clip_source(backbone.NAME, path)
-
-
-def check_backbone_source(backbone, trust_torchscript=False):
-    """Raise now what loading MODEL.BACKBONE would raise for a missing file, an unknown name,
-    an untrusted TorchScript archive or an unsupported open_clip architecture, reading and
-    downloading nothing."""
-    source = backbone_open_clip_source(backbone)
+def check_backbone_source(name, path=None, trust_torchscript=False):
+    """Raise now what ``load_clip_to_cpu(name, path, trust_torchscript)`` would raise for a missing
+    file, an unknown name, an untrusted TorchScript archive or an unsupported open_clip
+    architecture, reading and downloading nothing."""
+    source = open_clip_source(name, path or None)
     if source is None:
-        check_checkpoint_source(backbone_checkpoint_source(backbone), trust_torchscript)
+        check_checkpoint_source(backbone_checkpoint_source(name, path), trust_torchscript)
         return
     open_clip_adapter.model_config(source)
     if source.path is not None:
-        backbone_checkpoint_source(backbone)
+        backbone_checkpoint_source(name, path)
 
 
-def backbone_identity(backbone):
+def backbone_identity(name, path=None):
     """What decides the backbone's features besides its weights file (for cache keys):
     OpenAI-format files fix their architecture; open_clip's depend on the named config."""
-    source = backbone_open_clip_source(backbone)
+    source = open_clip_source(name, path or None)
     return OPENAI_FORMAT if source is None else open_clip_adapter.identity(source)
 
 
-def load_clip_to_cpu(cfg, trust_torchscript=False):
-    """CLIP for ``cfg.MODEL.BACKBONE`` (PATH if set, else NAME) on CPU, eval mode: OpenAI's
-    checkpoints with fp16 weights, open_clip's (NAME an open_clip architecture) with fp32 ones.
-    ``trust_torchscript`` as in ``load`` (the caller decides; this reads no trust setting)."""
-    source = backbone_open_clip_source(cfg.MODEL.BACKBONE)
+def load_clip_to_cpu(name, path=None, trust_torchscript=False):
+    """CLIP on CPU, eval mode, from the weights file ``path`` if given, else the model ``name``:
+    OpenAI's checkpoints with fp16 weights, open_clip's (``name`` an open_clip architecture[/tag],
+    or open_clip's saved config beside ``path``) with fp32 ones. ``trust_torchscript`` as in ``load``.
+    A trainer's config goes through ``trainers.common.backbone.load_clip_to_cpu(cfg)``."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(
+            f"clip.load_clip_to_cpu takes a model name or checkpoint path, not a {type(name).__name__}; "
+            "a trainer file that passes its cfg should use `from trainers.common.backbone import load_clip_to_cpu`"
+        )
+    source = open_clip_source(name, path or None)
     if source is not None:
         return open_clip_adapter.load(source)
-    checkpoint = backbone_checkpoint_source(cfg.MODEL.BACKBONE)
+    checkpoint = backbone_checkpoint_source(name, path)
     verified = checkpoint in _MODELS  # its SHA256 was checked against OpenAI's on the way
     return build_model(read_state_dict(checkpoint_path(checkpoint), trust_torchscript or verified))

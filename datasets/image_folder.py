@@ -4,10 +4,12 @@ import os
 from dassl.config import register_cfg_extension
 from dassl.config.checks import invalid_value
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import (
-    FEWSHOT_DIR, DatasetNotFoundError, DatasetProblem, FolderIndex, SplitJsonDataset, read_and_split_data,
-    read_classnames,
-)
+from dassl.data.datasets.annotation_files import read_classnames
+from dassl.data.datasets.dataset_errors import DatasetNotFoundError, DatasetProblem
+from dassl.data.datasets.few_shot import FEWSHOT_DIR
+from dassl.data.datasets.folder_index import FolderIndex
+from dassl.data.datasets.folder_splits import read_and_split_data
+from dassl.data.datasets.split_dataset import SplitJsonDataset
 
 CLASSNAMES_FILE = "classnames.txt"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")

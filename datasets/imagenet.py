@@ -5,9 +5,10 @@ Also home of the helpers the four ImageNet variants share.
 import os
 
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import (
-    DatasetProblem, SplitJsonDataset, class_folder_items, read_classnames,
-)
+from dassl.data.datasets.annotation_files import read_classnames
+from dassl.data.datasets.dataset_errors import DatasetProblem
+from dassl.data.datasets.folder_index import class_folder_items
+from dassl.data.datasets.split_dataset import SplitJsonDataset
 
 
 def wnid_classes(folders, classnames, source):
@@ -43,7 +44,7 @@ class ImageNet(SplitJsonDataset):
 
     def make_fallback_split(self):
         """List the train and val wnid folders once (one listing per folder); the JSON cache keeps the result."""
-        problems = self.imagenet_layout_problems()
+        problems = self.layout_problems()
         if problems:
             raise DatasetProblem(f"ImageNet: {'; '.join(problems)}")
         classnames = read_classnames(os.path.join(self.dataset_dir, "classnames.txt"))
@@ -54,7 +55,7 @@ class ImageNet(SplitJsonDataset):
         return (class_folder_items(train_dir, classes, self.folder_index), None,
                 class_folder_items(val_dir, val_classes, self.folder_index))
 
-    def imagenet_layout_problems(self):
+    def layout_problems(self):
         """train/val must hold wnid folders named in classnames.txt; a flat val folder is the usual mistake."""
         index = self.folder_index
         train_dir, val_dir = self.class_folder_roots()
@@ -73,9 +74,6 @@ class ImageNet(SplitJsonDataset):
             if unnamed:
                 problems.append(f"train folder(s) without a line in classnames.txt: {', '.join(unnamed[:5])}")
         return problems
-
-    def layout_problems(self):
-        return super().layout_problems() + self.imagenet_layout_problems()
 
 
 class ImageNetVariant(SplitJsonDataset):

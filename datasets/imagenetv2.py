@@ -1,6 +1,6 @@
 """ImageNet-V2 (matched frequency): folders 0..999 are ImageNet labels; names in ImageNet order."""
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import DatasetProblem
+from dassl.data.datasets.dataset_errors import DatasetProblem
 
 from .imagenet import ImageNetVariant
 

@@ -6,7 +6,9 @@ from collections import defaultdict
 from scipy.io import loadmat
 
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import DatasetProblem, SplitJsonDataset, split_class_groups
+from dassl.data.datasets.dataset_errors import DatasetProblem
+from dassl.data.datasets.folder_splits import split_class_groups
+from dassl.data.datasets.split_dataset import SplitJsonDataset
 
 
 @DATASET_REGISTRY.register()

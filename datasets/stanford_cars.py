@@ -4,7 +4,8 @@ import os
 from scipy.io import loadmat
 
 from dassl.data.datasets import DATASET_REGISTRY, Datum
-from dassl.data.datasets.split_dataset import SplitJsonDataset, split_trainval
+from dassl.data.datasets.folder_splits import split_trainval
+from dassl.data.datasets.split_dataset import SplitJsonDataset
 
 TRAIN_ANNOTATIONS = "devkit/cars_train_annos.mat"
 TEST_ANNOTATIONS = "cars_test_annos_withlabels.mat"

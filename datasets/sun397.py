@@ -2,7 +2,10 @@
 import os
 
 from dassl.data.datasets import DATASET_REGISTRY, Datum
-from dassl.data.datasets.split_dataset import DatasetProblem, SplitJsonDataset, read_text_lines, split_trainval
+from dassl.data.datasets.annotation_files import read_text_lines
+from dassl.data.datasets.dataset_errors import DatasetProblem
+from dassl.data.datasets.folder_splits import split_trainval
+from dassl.data.datasets.split_dataset import SplitJsonDataset
 
 
 def scene_name(class_folder):

@@ -148,15 +148,16 @@ def test_load_clip_to_cpu_by_registered_name_or_path(vit_checkpoint, tiny_models
     monkeypatch.setattr(loader, "_LOCAL_MODELS", dict(loader._LOCAL_MODELS))
     clip.register_local_model("TinyViT", vit_checkpoint)
     assert "TinyViT" in clip.available_models()
-    by_name = clip.load_clip_to_cpu(SimpleNamespace(MODEL=SimpleNamespace(BACKBONE=SimpleNamespace(NAME="TinyViT"))))
-    by_path = clip.load_clip_to_cpu(
-        SimpleNamespace(MODEL=SimpleNamespace(BACKBONE=SimpleNamespace(NAME="ignored", PATH=str(vit_checkpoint))))
-    )
-    for model in (by_name, by_path):
+    by_name = clip.load_clip_to_cpu("TinyViT")
+    by_path = clip.load_clip_to_cpu("ignored", path=str(vit_checkpoint))
+    by_path_alone = clip.load_clip_to_cpu(vit_checkpoint)
+    for model in (by_name, by_path, by_path_alone):
         assert model.dtype == torch.float16 and not model.training
         assert torch.equal(model.text_projection.float(), tiny_models["vit"].text_projection)
-    missing = SimpleNamespace(MODEL=SimpleNamespace(BACKBONE=SimpleNamespace(NAME="RN50", PATH="/no/such/file.pt")))
-    with pytest.raises(FileNotFoundError, match="MODEL.BACKBONE.PATH points to a missing file: /no/such/file.pt"):
-        clip.load_clip_to_cpu(missing)
+    with pytest.raises(FileNotFoundError, match="weights file not found: /no/such/file.pt"):
+        clip.load_clip_to_cpu("RN50", path="/no/such/file.pt")
+    config = SimpleNamespace(MODEL=SimpleNamespace(BACKBONE=SimpleNamespace(NAME="TinyViT", PATH="")))
+    with pytest.raises(TypeError, match="from trainers.common.backbone import load_clip_to_cpu"):
+        clip.load_clip_to_cpu(config)
     with pytest.raises(ValueError, match="is an OpenAI model name"):
         clip.register_local_model("RN50", vit_checkpoint)

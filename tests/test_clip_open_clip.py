@@ -111,7 +111,7 @@ def test_architectures_the_hooks_cannot_serve_are_refused_by_name(weights):
         assert problem in message
     for real, problem in (("ViT-B-16-SigLIP", "vision_cfg.timm_model_name"), ("coca_ViT-B-32", "multimodal_cfg")):
         with pytest.raises(ValueError, match=rf"open_clip model {real} cannot run.*{problem}"):
-            clip.check_backbone_source(SimpleNamespace(NAME=real, PATH=str(path)))
+            clip.check_backbone_source(real, str(path))
 
 
 def test_weights_of_another_architecture_and_unknown_architectures_are_named(weights):
@@ -253,9 +253,8 @@ def test_a_file_with_open_clips_saved_config_needs_no_architecture_name(weights,
         assert relative_difference(model.encode_text(tokens), reference.encode_text(tokens)) < 1e-5
         assert relative_difference(model.encode_image(images), reference.encode_image(images)) < 1e-5
     assert tuple(preprocess.transforms[-1].mean) == STUB_MEAN
-    backbone = SimpleNamespace(NAME="ViT-B/16", PATH=str(path))  # the default NAME: the saved config decides
-    clip.check_backbone_source(backbone)
-    assert clip.load_clip_to_cpu(SimpleNamespace(MODEL=SimpleNamespace(BACKBONE=backbone))).image_std == STUB_STD
+    clip.check_backbone_source("ViT-B/16", str(path))  # the default NAME: the saved config decides
+    assert clip.load_clip_to_cpu("ViT-B/16", str(path)).image_std == STUB_STD
     siglip = write_hub_folder(tmp_path / "siglip", "Tiny-SigLIP-Text", reference, {})
     with pytest.raises(ValueError, match=r"open_clip model .*open_clip_config.json cannot run .*no_causal_mask"):
-        clip.check_backbone_source(SimpleNamespace(NAME="ViT-B/16", PATH=str(siglip)))
+        clip.check_backbone_source("ViT-B/16", str(siglip))

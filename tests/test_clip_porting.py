@@ -60,7 +60,7 @@ def test_upstream_names_import():
 def test_local_model_names_have_no_url_and_say_what_to_use():
     from clip import clip as clip_module
 
-    with pytest.raises(KeyError, match="'MiniCLIP' has no OpenAI download URL.*from clip import load_clip_to_cpu"):
+    with pytest.raises(KeyError, match="'MiniCLIP' has no OpenAI download URL.*from trainers.common.backbone import load_clip_to_cpu"):
         clip_module._MODELS["MiniCLIP"]
 
 

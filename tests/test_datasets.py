@@ -9,10 +9,10 @@ import pytest
 
 import datasets
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import (
-    SPLIT_HASH_KEY, DatasetNotFoundError, DatasetProblem, MissingImagesError, SplitFileError, fewshot_cache_path,
-    subsample_classes,
-)
+from dassl.data.datasets.base_new import subsample_classes
+from dassl.data.datasets.dataset_errors import DatasetNotFoundError, DatasetProblem, MissingImagesError, SplitFileError
+from dassl.data.datasets.few_shot import fewshot_cache_path
+from dassl.data.datasets.split_files import SPLIT_HASH_KEY
 from helpers.fake_benchmarks import FAKES, IMAGES_PER_CLASS, dataset_cfg, make_all
 
 datasets.import_all()

@@ -10,9 +10,10 @@ import pytest
 import datasets
 from dassl.config import ConfigError, merge_from_file
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import (
-    SPLIT_HASH_KEY, SplitFileError, fewshot_cache_path, held_out_val_cache_path,
-)
+from dassl.data.datasets.dataset_errors import SplitFileError
+from dassl.data.datasets.few_shot import fewshot_cache_path
+from dassl.data.datasets.held_out_val import held_out_val_cache_path
+from dassl.data.datasets.split_files import SPLIT_HASH_KEY
 from helpers.fake_benchmarks import FAKES, WNIDS, dataset_cfg, write_image
 import trainers.coop  # noqa: F401  (registers TRAINER.COOP, which the CoOp config sets)
 from trainers.tgpt import check_val_set

@@ -7,7 +7,7 @@ import pytest
 
 import datasets
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import DatasetNotFoundError, DatasetProblem
+from dassl.data.datasets.dataset_errors import DatasetNotFoundError, DatasetProblem
 from helpers.fake_benchmarks import dataset_cfg, make_image_folder, write_image
 
 datasets.import_all()

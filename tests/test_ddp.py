@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import train
+from dassl.engine.device import note_unused_gpus
 from dassl.engine.distributed import GatheringEvaluator, gather_interleaved, local_batch_size, shard_indices
 from tests.helpers.trainer_runs import REPO, base2new_argv, write_colour_images, write_tiny_clip_checkpoint
 
@@ -70,3 +71,14 @@ def test_gathering_evaluator_feeds_the_wrapped_evaluator_once():
     evaluator.process(torch.eye(3)[2:], torch.tensor([2]))
     assert evaluator.evaluate() == {"batches": 1}
     assert torch.equal(seen[0][0], torch.eye(3)) and torch.equal(seen[0][1], torch.tensor([0, 1, 2]))
+
+
+def test_several_gpus_without_torchrun_train_on_one_and_say_how_to_use_all(capsys):
+    note_unused_gpus(4, 1)
+    assert capsys.readouterr().out.strip() == (
+        "4 GPUs are visible; this run trains on one (cuda:0). To train on all 4, start it with "
+        "`torchrun --nproc_per_node=4 train.py ...` (the batch stays the global batch)"
+    )
+    note_unused_gpus(4, 4)
+    note_unused_gpus(1, 1)
+    assert capsys.readouterr().out == ""

@@ -10,7 +10,7 @@ from torch import nn
 import clip
 from dassl.config import apply_cfg_extensions, get_cfg_default
 from tests.helpers.tiny_clip import make_tiny_clip
-from trainers.common import frozen_text_features, load_module_state, normalize
+from trainers.common import Precision, frozen_text_features, load_module_state, normalize
 from trainers.common.visual_prompts import DeepVisualPrompts
 from trainers.dpt import (
     DPT,
@@ -53,11 +53,14 @@ def make_cfg(**overrides):
 
 
 def build(trainer_cls, clip_model, cfg=None, classnames=CLASSNAMES, seed=0):
-    """The trainer's model for `classnames`, as build_model makes it (without data loaders)."""
+    """The trainer's model for `classnames`, as build_model makes it (without data loaders), T_zs from TEMPLATE."""
     trainer = trainer_cls.__new__(trainer_cls)
+    trainer.device, trainer.precision = torch.device("cpu"), Precision("fp32", "cpu")
+    trainer.zero_shot_text_features = lambda cfg, clip_model, classnames: frozen_text_features(
+        clip_model, TEMPLATE, classnames
+    )
     torch.manual_seed(seed)
     model = trainer.build_custom_clip(cfg or make_cfg(), classnames, clip_model)
-    model.zero_shot_text_features = frozen_text_features(clip_model, TEMPLATE, classnames)
     return trainer, model
 
 
@@ -141,7 +144,7 @@ class TestImagePass:
         batch = images(3)
         reference = normalize(tiny_clip.encode_image(batch))
         for prompts in (None, DeepVisualPrompts(0, 2, VISION_WIDTH, torch.float32)):
-            model = VisuallyPromptedCLIP(tiny_clip, None, prompts)
+            model = VisuallyPromptedCLIP(tiny_clip, None, prompts, zero_shot_text_features=None)
             features, visual_output = model.encode_prompted_image(batch, training=True)
             torch.testing.assert_close(features, reference, atol=1e-6, rtol=1e-5)
             assert visual_output is None
@@ -149,7 +152,7 @@ class TestImagePass:
     def test_deep_prompts_equal_a_plain_loop_over_blocks(self, tiny_clip):
         torch.manual_seed(0)
         prompts = DeepVisualPrompts(BLOCKS, 3, VISION_WIDTH, torch.float32)
-        model = VisuallyPromptedCLIP(tiny_clip, None, prompts)
+        model = VisuallyPromptedCLIP(tiny_clip, None, prompts, zero_shot_text_features=None)
         batch = images(2)
         visual = tiny_clip.visual
         x = visual.embed(batch)

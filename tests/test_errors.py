@@ -16,7 +16,7 @@ import clip.loader
 import train
 from dassl.config import ConfigError
 from dassl.engine.simple_trainer import SimpleTrainer
-from dassl.data.datasets.split_dataset import DatasetNotFoundError, MissingImagesError, SplitFileError
+from dassl.data.datasets.dataset_errors import DatasetNotFoundError, MissingImagesError, SplitFileError
 from dassl.utils import is_run_done
 from dassl.utils.errors import (
     BackboneLoadError,

@@ -18,7 +18,7 @@ import torch
 
 import dassl.engine.trainer_base as trainer_base
 from dassl.data.datasets.base_dataset import Datum
-from dassl.data.datasets.split_dataset import write_split
+from dassl.data.datasets.split_files import write_split
 from dassl.utils import is_run_done, load_checkpoint, read_done_marker, resume_from_checkpoint, save_checkpoint
 from dassl.utils.atomic import atomic_write_text, remove_stale_temp_files
 from dassl.utils.errors import DiskFullError, MissingCheckpointError, UnreadableCheckpointError

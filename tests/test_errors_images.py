@@ -16,7 +16,7 @@ from PIL import Image
 import dassl.data.image_check as image_check
 from dassl.config import get_cfg_default
 from dassl.data.data_manager import build_data_loader
-from dassl.data.datasets.split_dataset import DatasetProblem, MissingImagesError
+from dassl.data.datasets.dataset_errors import DatasetProblem, MissingImagesError
 from dassl.utils.errors import UnreadableImageError
 from tests.helpers.fake_benchmarks import dataset_cfg, make_image_folder
 from tests.helpers.trainer_runs import REPO, write_colour_images

@@ -18,14 +18,14 @@ import train
 from dassl.config import ConfigError
 from dassl.engine.simple_trainer import SimpleTrainer
 from dassl.utils import is_run_done, read_done_marker
-from dassl.data.datasets.split_dataset import DatasetNotFoundError
+from dassl.data.datasets.dataset_errors import DatasetNotFoundError
 from dassl.data.datasets.split_paths import SplitEntryOutsideError
 from dassl.utils import load_checkpoint
 from dassl.utils.errors import ClassNameTooLongError, InputError, TrainingDivergedError, UnreadableCheckpointError
 from tests.helpers.trainer_runs import REPO
 from tests.test_errors import clip_assets, coop_argv, dtd_root, files, run_cli, run_coop, run_toy  # noqa: F401
 from trainers.common.base_trainer import PromptCLIPTrainer
-from trainers.common.captions import CaptionFileError, find_caption_file, read_caption_file
+from trainers.tgpt.captions import CaptionFileError, find_caption_file, read_caption_file
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ def test_a_trainer_config_error_is_one_line_before_the_dataset(clip_assets, tmp_
 API_GUARDS = {
     ("frozen_text.py", "_as_template_tuple"), ("text_encoding.py", "encode_prompt_embeddings"),
     ("text_encoding.py", "text_chunk_size"), ("text_encoding.py", "sequence_working_bytes"),
-    ("visual_prompts.py", "per_block"), ("textrefiner.py", "forward"),
+    ("visual_prompts.py", "per_block"), ("textrefiner.py", "forward"), ("templates.py", "get_template"),
 }
 PLAIN_ERRORS = {"ValueError", "KeyError", "FileNotFoundError", "LookupError", "FloatingPointError"}
 
@@ -176,3 +176,13 @@ def test_trainers_raise_input_errors_not_plain_ones():
                     if getattr(node.exc.func, "id", "") in PLAIN_ERRORS:
                         plain.append(f"{os.path.relpath(path, REPO)}:{node.lineno}")
     assert plain == []
+
+
+def test_an_input_size_other_than_the_backbones_names_the_checkpoint_file(clip_assets, tmp_path):  # noqa: F811
+    """A backbone given by its file alone (no NAME) is named by its path in the fix line."""
+    _, clip_path = clip_assets
+    with pytest.raises(ConfigError) as error:
+        run_coop(clip_assets, tmp_path / "out", opts=["MODEL.BACKBONE.NAME", "", "INPUT.SIZE", "(64, 64)"])
+    assert str(error.value) == (
+        f"INPUT.SIZE is (64, 64) but {clip_path} expects 32x32 images; set INPUT.SIZE (32, 32)"
+    )

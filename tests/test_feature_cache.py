@@ -50,7 +50,7 @@ class Counter:
 
     def __init__(self, monkeypatch, trainer):
         self.tower_calls = self.images_read = 0
-        visual = trainer.frozen_image_tower().visual
+        visual = trainer.feature_server.clip_model.visual
         forward, getitem = visual.forward, DatasetWrapper.__getitem__
 
         def counted_forward(*args, **kwargs):
@@ -93,7 +93,7 @@ def test_cached_evaluation_equals_uncached_and_later_runs_read_the_disk(assets, 
 def test_cached_logits_equal_uncached_logits_exactly(assets, tmp_path):
     trainer = built_trainer(assets, tmp_path / "run", "CoCoOp", tmp_path / "cache")
     loader = trainer.test_loader
-    features = trainer.split_features(loader, "test")
+    features = trainer.feature_server.split_features(loader, "test")
     served = [trainer.model_inference(batch) for batch, _ in trainer.evaluation_batches(loader, "test")]
     with torch.no_grad():
         plain = [trainer.model_inference(batch["img"]) for batch in loader]

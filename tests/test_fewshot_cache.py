@@ -6,7 +6,7 @@ import random
 
 import datasets
 from dassl.data.datasets import DATASET_REGISTRY
-from dassl.data.datasets.split_dataset import SPLIT_HASH_KEY
+from dassl.data.datasets.split_files import SPLIT_HASH_KEY
 from helpers.fake_benchmarks import dataset_cfg, make_image_folder, write_image
 
 datasets.import_all()

@@ -147,3 +147,26 @@ def test_resume_after_the_split_changed_is_refused_before_the_log_is_touched(ass
     message = refusal(assets, out)
     assert "split/few-shot files changed (shot_2-seed_1.json, split_colours.json)" in message
     assert (out / "log.txt").read_text() == log_before
+
+
+def test_resume_from_another_folder_of_another_run_is_refused(assets, finished_base, tmp_path):
+    source, _ = finished_base
+    with pytest.raises(RunFolderMismatchError) as error:
+        run(assets, tmp_path / "out", opts=("OPTIM.LR", "0.5"), flags=("--resume", str(source)))
+    message = str(error.value)
+    assert message.startswith(f"--resume {source} holds another run (OPTIM.LR 0.002 -> 0.5)")
+    assert "drop --resume" in message
+    assert not (tmp_path / "out/log.txt").exists() and not (tmp_path / "out/run.json").exists()
+
+
+def test_a_key_added_to_the_toolkit_after_a_run_counts_only_when_set_off_its_default(assets, tmp_path, capsys):
+    """Upgrading the toolkit must not orphan finished runs: a run.json written before a config key
+    existed matches while that key holds its default, and is refused once it is set otherwise."""
+    out = tmp_path / "older"
+    results = run(assets, out)
+    stored = json.loads((out / "run.json").read_text())
+    del stored["fingerprint"]["config"]["TRAIN.SAVE_RESUMABLE_EVERY"]  # as a run of an older version wrote it
+    (out / "run.json").write_text(json.dumps(stored))
+    assert run(assets, out) == pytest.approx(results)
+    assert "already holds this run, finished" in capsys.readouterr().out
+    assert "TRAIN.SAVE_RESUMABLE_EVERY null -> 2" in refusal(assets, out, opts=("TRAIN.SAVE_RESUMABLE_EVERY", "2"))

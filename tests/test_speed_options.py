@@ -68,9 +68,9 @@ def test_k_augmented_views_are_encoded_once_and_drawn_per_step(assets, tmp_path,
     initial = trainer.custom_clip.prompt_learner.ctx.detach().clone()
     trainer.train()
     n_train = len(trainer.dm.dataset.train_x)
-    assert trainer.train_views.shape == (3, n_train, visual.output_dim)
+    assert trainer.feature_server.train_views.shape == (3, n_train, visual.output_dim)
     assert sum(calls) == 3 * n_train
-    assert not torch.allclose(trainer.train_views[0], trainer.train_views[1])
+    assert not torch.allclose(trainer.feature_server.train_views[0], trainer.feature_server.train_views[1])
     assert not torch.equal(trainer.custom_clip.prompt_learner.ctx, initial)
 
 

@@ -45,11 +45,10 @@ def refiner(clip_model, **options):
 def coop_with_refiner(clip_model, host="coop", **options):
     """A CoOp (or CoCoOp) model from "a photo of a" with a TextRefiner plugged in."""
     if host == "cocoop":
-        model = CoCoOpCLIP(clip_model, ConditionalPromptLearner(CLASSNAMES, clip_model, 4, "a photo of a"))
-    else:
-        model = CoOpCLIP(clip_model, PromptLearner(CLASSNAMES, clip_model, ctx_init="a photo of a"))
-    model.text_plugin = refiner(clip_model, **options)
-    return model
+        learner = ConditionalPromptLearner(CLASSNAMES, clip_model, 4, "a photo of a")
+        return CoCoOpCLIP(clip_model, learner, text_plugin=refiner(clip_model, **options))
+    learner = PromptLearner(CLASSNAMES, clip_model, ctx_init="a photo of a")
+    return CoOpCLIP(clip_model, learner, text_plugin=refiner(clip_model, **options))
 
 
 def looped_write(cache, tokens, momentum, rule):
@@ -202,11 +201,9 @@ class TestHostRules:
 
     def test_kgcoop_term_uses_the_unrefined_features(self, fp32_clip):
         learner = PromptLearner(CLASSNAMES, fp32_clip, n_ctx=4)
-        plain = KgCoOpCLIP(fp32_clip, learner, weight=8.0)
-        plain.anchor_features = frozen_text_features(fp32_clip, "a photo of a {}.", CLASSNAMES)
-        _, plain_terms = plain(images(2), labels(0, 1))
-        plain.text_plugin = refiner(fp32_clip)
-        _, terms = plain(images(2), labels(0, 1))
+        anchors = frozen_text_features(fp32_clip, "a photo of a {}.", CLASSNAMES)
+        _, plain_terms = KgCoOpCLIP(fp32_clip, learner, 8.0, anchors)(images(2), labels(0, 1))
+        _, terms = KgCoOpCLIP(fp32_clip, learner, 8.0, anchors, text_plugin=refiner(fp32_clip))(images(2), labels(0, 1))
         assert set(terms) == {"kg", "textrefiner_sem", "textrefiner_reg"}
         assert torch.equal(terms["kg"], plain_terms["kg"])
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.helpers.toy_dataset import ToyDataset
-from trainers.common.captions import (
+from trainers.tgpt.captions import (
     MissingDescriptionError,
     find_caption_file,
     image_descriptions,

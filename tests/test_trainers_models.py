@@ -157,15 +157,14 @@ class TestKgCoOp:
         return frozen_text_features(clip_model, template, CLASSNAMES)
 
     def test_term_is_zero_when_context_equals_hand_crafted_prompt(self, fp32_clip):
-        model = KgCoOpCLIP(fp32_clip, PromptLearner(CLASSNAMES, fp32_clip, ctx_init="a photo of a"), weight=8.0)
-        model.anchor_features = self.anchors(fp32_clip, "a photo of a {}.")
+        learner = PromptLearner(CLASSNAMES, fp32_clip, ctx_init="a photo of a")
+        model = KgCoOpCLIP(fp32_clip, learner, 8.0, self.anchors(fp32_clip, "a photo of a {}."))
         _, terms = model(images(2), torch.tensor([0, 3]))
         assert abs(terms["kg"].item()) < 1e-5
 
     def test_term_is_weighted_one_minus_mean_cosine(self, fp32_clip):
         torch.manual_seed(1)
-        model = KgCoOpCLIP(fp32_clip, PromptLearner(CLASSNAMES, fp32_clip, n_ctx=4), weight=8.0)
-        model.anchor_features = self.anchors(fp32_clip, "a photo of a {}.")
+        model = KgCoOpCLIP(fp32_clip, PromptLearner(CLASSNAMES, fp32_clip, n_ctx=4), 8.0, self.anchors(fp32_clip, "a photo of a {}."))
         _, terms = model(images(2), torch.tensor([0, 3]))
         cosine = (model.learned_text_features() * model.anchor_features).sum(-1).mean()
         assert terms["kg"].item() > 1e-3
@@ -177,7 +176,7 @@ class TestKgCoOp:
 
     def test_only_the_context_is_a_parameter(self, fp32_clip):
         learner = PromptLearner(CLASSNAMES, fp32_clip, ctx_init="a photo of a")
-        KgCoOpCLIP(fp32_clip, learner, weight=8.0)
+        KgCoOpCLIP(fp32_clip, learner, 8.0, self.anchors(fp32_clip, "a photo of a {}."))
         assert [name for name, _ in learner.named_parameters()] == ["ctx"]
 
 
@@ -258,11 +257,14 @@ class TestTextPluginHook:
     def test_every_host_routes_text_features_through_the_plugin(self, fp32_clip, host):
         learner_cls = ConditionalPromptLearner if host == "cocoop" else PromptLearner
         learner = learner_cls(CLASSNAMES, fp32_clip, n_ctx=4, ctx_init="")
-        model = {"coop": CoOpCLIP, "cocoop": CoCoOpCLIP}.get(host, lambda c, p: KgCoOpCLIP(c, p, 1.0))(fp32_clip, learner)
-        if host == "kgcoop":
-            model.anchor_features = frozen_text_features(fp32_clip, "a photo of a {}.", CLASSNAMES)
-        plain = model(images(2))
-        model.text_plugin = RecordingPlugin()
+        anchors = frozen_text_features(fp32_clip, "a photo of a {}.", CLASSNAMES)
+        hosts = {
+            "coop": lambda plugin: CoOpCLIP(fp32_clip, learner, text_plugin=plugin),
+            "cocoop": lambda plugin: CoCoOpCLIP(fp32_clip, learner, text_plugin=plugin),
+            "kgcoop": lambda plugin: KgCoOpCLIP(fp32_clip, learner, 1.0, anchors, text_plugin=plugin),
+        }
+        plain = hosts[host](None)(images(2))
+        model = hosts[host](RecordingPlugin())
         logits, terms = model(images(2), torch.tensor([0, 1]))
         torch.testing.assert_close(logits, -plain)
         assert terms["plugin"].item() == 0.5

@@ -110,3 +110,30 @@ def test_unsupported_architecture_fails_before_the_dataset_is_read(assets, tmp_p
     )):
         run(assets, tmp_path / "missing_data" / "out", "CoOp", "ViT-B-16-SigLIP",
             clip_path=assets[1]["Tiny-ViT-GELU"])
+
+
+def _zero_shot_run(assets, out, trainer, opts=()):
+    root, files = assets
+    argv = base2new_argv(trainer, "CoOp/vit_b16", root, files["Tiny-ViT-GELU"], out, "base",
+                         ["TRAINER.COOP.PREC", "fp32", "MODEL.BACKBONE.NAME", "Tiny-ViT-GELU", *opts])
+    train.main(["--eval-only", *argv], plugin_folders=train.PLUGIN_FOLDERS)
+    return [line for line in (out / "log.txt").read_text().splitlines() if line.startswith("Zero-shot templates:")]
+
+
+@pytest.mark.parametrize("trainer, opts, expected", [
+    ("ZeroshotCLIP", [], "dataset (ZeroshotCLIP's default on open_clip backbones)"),
+    ("ZeroshotCLIP2", [], "imagenet_80 (ZeroshotCLIP2's default on open_clip backbones)"),
+    ("ZeroshotCLIP2", ["TRAINER.ZSCLIP.TEMPLATES", "imagenet_select"], "imagenet_select (set by TRAINER.ZSCLIP.TEMPLATES)"),
+])
+def test_zero_shot_log_names_the_template_set_and_the_open_clip_backbone(assets, tmp_path, trainer, opts, expected):
+    counts = {"dataset": 1, "imagenet_80": 81, "imagenet_select": 8}
+    [line] = _zero_shot_run(assets, tmp_path, trainer, opts)
+    set_name = expected.split()[0]
+    assert line.startswith(f"Zero-shot templates: {expected} for backbone Tiny-ViT-GELU, from ")
+    assert f"(open_clip), {counts[set_name]} template(s): " in line
+
+
+def test_unknown_template_set_is_refused_with_the_closest_name(assets, tmp_path):
+    with pytest.raises(ConfigError, match=r'^TRAINER.ZSCLIP.TEMPLATES must be one of dataset, imagenet_select, '
+                                          r'imagenet_80; got \'imagenet80\'. Did you mean "imagenet_80"\?'):
+        _zero_shot_run(assets, tmp_path, "ZeroshotCLIP2", ["TRAINER.ZSCLIP.TEMPLATES", "imagenet80"])

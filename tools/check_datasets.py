@@ -9,6 +9,7 @@ one directory listing per folder, then open every image's header (the check
 train.py runs; lists a run already verified are skipped) and measure every
 class name against CLIP's context, and write nothing. `--dataset` takes
 registry names and config stems, per-folder yamls of your own data included.
+This file is the command line; tools/dataset_doctor.py diagnoses one dataset.
 
 Exit status: 1 when a dataset that is present has a problem, when a dataset
 named with --dataset/--folder is not found, or when no dataset is found at all
@@ -25,10 +26,9 @@ sys.path.insert(0, REPO)
 import datasets  # noqa: E402  (repository package, importable only after the path insert)
 from dassl.config import apply_cfg_extensions, get_cfg_default, merge_from_file  # noqa: E402
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
-from dassl.data.datasets.split_dataset import DatasetNotFoundError, SplitJsonDataset  # noqa: E402
-from dassl.data.image_check import list_digest, read_record, record_path, unreadable_images  # noqa: E402
+from dassl.data.datasets.split_dataset import SplitJsonDataset  # noqa: E402
 from dassl.utils.hints import closest_name_hint  # noqa: E402
-from trainers.common.class_names import DEFAULT_CONTEXT_TOKENS, longest_name_tokens, token_count  # noqa: E402
+from tools.dataset_doctor import NOT_FOUND, PROBLEM, check  # noqa: E402
 
 FOLDER_DATASET = "ImageFolderDataset"
 CONFIG_DIR = os.path.join(REPO, "configs", "datasets")
@@ -82,53 +82,6 @@ def doctor_cfg(root, folder=""):
     return cfg
 
 
-def image_problems(dataset):
-    """Unreadable images (the lists a run already verified are skipped) and class names too long for CLIP."""
-    train, val, test = dataset.load_split(inspect=True)
-    record = record_path(dataset)
-    verified = set(read_record(record)) if record else set()
-    problems = []
-    for split, items in (("train", train), ("val", val), ("test", test)):
-        paths = sorted({item.impath for item in items or ()})
-        if list_digest(split, paths) in verified:
-            continue
-        bad = unreadable_images(split, paths)
-        if bad:
-            problems.append(f"{len(bad)} unreadable image(s) in the {split} split, first {bad[0][0]} ({bad[0][1]}): "
-                            "replace them (re-download the dataset) or remove them from the split")
-    budget = longest_name_tokens(DEFAULT_CONTEXT_TOKENS)
-    names = sorted({item.classname for items in (train, val, test) for item in items or ()})
-    long_names = [name for name in names if token_count(name.replace("_", " ")) > budget]
-    if long_names:
-        problems.append(f"class name(s) longer than {budget} CLIP tokens, too long for a prompt with "
-                        f"{DEFAULT_CONTEXT_TOKENS} context tokens: {', '.join(repr(name) for name in long_names)}; "
-                        "shorten them (own folder: classnames.txt; else the split file)")
-    return problems
-
-
-def check(cls, cfg):
-    """``(status, detail)`` with status ``OK``, ``NOT FOUND`` or ``PROBLEM``."""
-    try:
-        dataset = cls.located(cfg)
-    except DatasetNotFoundError as error:
-        return "NOT FOUND", str(error)
-    counts, problems = dataset.inspect()
-    if not problems:
-        problems = image_problems(dataset)
-    if problems:
-        return "PROBLEM", "; ".join(problems)
-    captions = dataset.caption_file()
-    sizes = " / ".join(f"{key} {counts[key]}" for key in ("train", "val", "test") if key in counts)
-    detail = (f"{counts['classes']} classes, {sizes}; "
-              f"captions: {os.path.basename(captions) if captions else 'absent'}")
-    if dataset.split_path and not os.path.isfile(dataset.split_path):
-        detail += f"; {os.path.basename(dataset.split_path)} not written yet (the first run writes it)"
-    if counts.get("stale_fewshot"):
-        detail += (f"; few-shot file(s) drawn from another split: {', '.join(counts['stale_fewshot'])} "
-                   "(the next run draws them again)")
-    return "OK", detail
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="the DATA folder passed to train.py as --root")
@@ -152,8 +105,8 @@ def main(argv=None):
         statuses.append(status)
         print(f"{status:<10} {label:<20} {detail}", flush=True)
     explicit = bool(args.dataset or args.folder)
-    failed = "PROBLEM" in statuses or (explicit and "NOT FOUND" in statuses)
-    if not explicit and statuses.count("NOT FOUND") == len(statuses):
+    failed = PROBLEM in statuses or (explicit and NOT_FOUND in statuses)
+    if not explicit and statuses.count(NOT_FOUND) == len(statuses):
         print(f"No dataset found under {args.root}: is --root the folder that holds the dataset folders?")
         failed = True
     return 1 if failed else 0

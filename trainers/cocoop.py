@@ -19,7 +19,7 @@ from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 
 from trainers.common import PromptCLIPTrainer, PromptedCLIP, PromptLearner, normalize
-from trainers.common.frozen_eval import EVAL_INPUT_FEATURES
+from trainers.common.feature_server import EVAL_INPUT_FEATURES
 
 
 def add_cocoop_cfg(cfg):
@@ -64,9 +64,9 @@ class ConditionalPromptLearner(PromptLearner):
 class CoCoOpCLIP(PromptedCLIP):
     eval_image_input = EVAL_INPUT_FEATURES
 
-    def forward(self, image, labels=None):
+    def forward(self, image, labels=None, frozen_features=None):
         training = labels is not None
-        image_features, visual_output = self.encode_image(image, training)
+        image_features, visual_output = self.encode_image(image, training, frozen_features)
         prompts = self.prompt_learner(image_features)
         text_features = normalize(self.encode_prompts(prompts, self.prompt_learner.eot_indices))
         text_features, loss_terms = self.refine_text_features(text_features, image_features, visual_output, labels)
@@ -90,4 +90,4 @@ class CoCoOp(PromptCLIPTrainer):
     def build_custom_clip(self, cfg, classnames, clip_model):
         node = cfg.TRAINER.COCOOP
         learner = ConditionalPromptLearner(classnames, clip_model, node.N_CTX, node.CTX_INIT)
-        return CoCoOpCLIP(clip_model, learner, text_chunk=node.TEXT_CHUNK)
+        return CoCoOpCLIP(clip_model, learner, node.TEXT_CHUNK, self.build_text_plugin(cfg, clip_model))

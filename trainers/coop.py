@@ -8,7 +8,7 @@ from dassl.config import register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 
 from trainers.common import PromptCLIPTrainer, PromptedCLIP, PromptLearner, check_class_token_position
-from trainers.common.frozen_eval import EVAL_INPUT_FEATURES
+from trainers.common.feature_server import EVAL_INPUT_FEATURES
 
 
 def add_coop_cfg(cfg):
@@ -31,9 +31,9 @@ class CoOpCLIP(PromptedCLIP):
 
     eval_image_input = EVAL_INPUT_FEATURES
 
-    def forward(self, image, labels=None):
+    def forward(self, image, labels=None, frozen_features=None):
         training = labels is not None
-        image_features, visual_output = self.encode_image(image, training)
+        image_features, visual_output = self.encode_image(image, training, frozen_features)
         text_features, loss_terms = self.refine_text_features(
             self.learned_text_features(), image_features, visual_output, labels
         )
@@ -62,4 +62,5 @@ class CoOp(PromptCLIPTrainer):
         check_class_token_position(cfg.TRAINER.COOP.CLASS_TOKEN_POSITION, "TRAINER.COOP.CLASS_TOKEN_POSITION")
 
     def build_custom_clip(self, cfg, classnames, clip_model):
-        return CoOpCLIP(clip_model, build_coop_prompt_learner(cfg, classnames, clip_model))
+        learner = build_coop_prompt_learner(cfg, classnames, clip_model)
+        return CoOpCLIP(clip_model, learner, text_plugin=self.build_text_plugin(cfg, clip_model))

@@ -28,9 +28,9 @@ from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_lr_scheduler, build_optimizer
 
-from datasets.templates import get_template
-from trainers.common import PromptCLIPTrainer, PromptedCLIP, check_class_token_position, frozen_text_features, normalize
-from trainers.common.frozen_eval import EVAL_INPUT_BOTH, EVAL_INPUT_IMAGES
+from trainers.common import PromptCLIPTrainer, PromptedCLIP, check_class_token_position, normalize
+from trainers.common.feature_server import EVAL_INPUT_BOTH, EVAL_INPUT_IMAGES
+from trainers.common.templates import get_template
 from trainers.common.visual_prompts import DeepVisualPrompts, vit_block_count
 from trainers.coop import add_coop_cfg, build_coop_prompt_learner
 
@@ -144,19 +144,14 @@ def auxiliary_loss(aux_logits, top_k, labels):
 class VisuallyPromptedCLIP(PromptedCLIP):
     """Frozen CLIP with deep visual prompts and the frozen zero-shot text features T_zs.
 
-    T_zs depends on the class list, so it is a non-persistent buffer set by
-    the trainer for every class set.
+    T_zs depends on the class list, so it is a constructor argument kept as a
+    non-persistent buffer (rebuilt by the factory for every class set).
     """
 
-    def __init__(self, clip_model, prompt_learner, visual_prompts):
-        super().__init__(clip_model, prompt_learner)
+    def __init__(self, clip_model, prompt_learner, visual_prompts, zero_shot_text_features, text_plugin=None):
+        super().__init__(clip_model, prompt_learner, text_plugin=text_plugin)
         self.visual_prompts = visual_prompts
-        self.register_buffer("zero_shot_text_features", None, persistent=False)
-
-    def zero_shot_text(self):
-        if self.zero_shot_text_features is None:
-            raise RuntimeError(f"{type(self).__name__}.zero_shot_text_features is unset; set it before use")
-        return self.zero_shot_text_features
+        self.register_buffer("zero_shot_text_features", zero_shot_text_features, persistent=False)
 
     def encode_prompted_image(self, image, training, prompt_fn=None):
         """f = rownorm(image feature with deep prompts and `prompt_fn` tokens), plus the plug-in's visual output."""
@@ -171,12 +166,12 @@ class VisuallyPromptedCLIP(PromptedCLIP):
 class VPTCLIP(VisuallyPromptedCLIP):
     """VPT: deep visual prompts, classified by the frozen zero-shot text features."""
 
-    def __init__(self, clip_model, visual_prompts):
-        super().__init__(clip_model, None, visual_prompts)
+    def __init__(self, clip_model, visual_prompts, zero_shot_text_features):
+        super().__init__(clip_model, None, visual_prompts, zero_shot_text_features)
 
     def forward(self, image, labels=None):
         image_features, _ = self.encode_prompted_image(image.type(self.dtype), training=False)
-        logits = self.logits(image_features, self.zero_shot_text())
+        logits = self.logits(image_features, self.zero_shot_text_features)
         return (logits, {}) if labels is not None else logits
 
 
@@ -188,8 +183,11 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
     main CE by 0.1 meanwhile.
     """
 
-    def __init__(self, clip_model, prompt_learner, visual_prompts, class_aware=None, cpn=0, aux_weight=0.0):
-        super().__init__(clip_model, prompt_learner, visual_prompts)
+    def __init__(
+        self, clip_model, prompt_learner, visual_prompts, zero_shot_text_features,
+        class_aware=None, cpn=0, aux_weight=0.0, text_plugin=None,
+    ):
+        super().__init__(clip_model, prompt_learner, visual_prompts, zero_shot_text_features, text_plugin)
         self.class_aware = class_aware
         self.top_k = min(cpn, prompt_learner.n_cls)
         self.aux_weight = aux_weight
@@ -200,14 +198,15 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
         self.guidance_active = False
         self._fixed_text = None
 
-    def zero_shot_image_features(self, image):
+    def zero_shot_image_features(self, image, frozen_features=None):
         """f0 = rownorm(unprompted frozen image feature).
 
         The one place the frozen image pass happens, so a frozen image-feature
-        cache (keyed by image and test transform) can serve it at evaluation.
+        cache (keyed by image and test transform) can serve it at evaluation
+        (`frozen_features`).
         """
         with torch.no_grad():
-            return self.frozen_image_features(image)
+            return self.frozen_image_features(image, frozen_features)
 
     @property
     def eval_image_input(self):
@@ -239,7 +238,7 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
 
     def top_k_classes(self, zero_shot_image):
         """I_b: the K classes zero-shot CLIP ranks highest for each image, in rank order."""
-        return self.logits(zero_shot_image, self.zero_shot_text()).topk(self.top_k, dim=-1).indices
+        return self.logits(zero_shot_image, self.zero_shot_text_features).topk(self.top_k, dim=-1).indices
 
     def class_aware_prompt_fn(self, class_text, aux_logits):
         """The forward_features callback: CAVPT tokens in the top blocks, collecting aux logits when a list is given."""
@@ -255,12 +254,12 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
 
         return prompt_fn
 
-    def forward(self, image, labels=None):
+    def forward(self, image, labels=None, frozen_features=None):
         training = labels is not None
         image = image.type(self.dtype)
         guidance = training and self.guidance_active
         needs_zero_shot_image = self.class_aware is not None or guidance
-        zero_shot_image = self.zero_shot_image_features(image) if needs_zero_shot_image else None
+        zero_shot_image = self.zero_shot_image_features(image, frozen_features) if needs_zero_shot_image else None
         text, text_normalized = self.class_text_features()
         aux_logits = [] if training else None
         prompt_fn, top_k = None, None
@@ -275,7 +274,7 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
         loss_terms = dict(plugin_terms)
         if guidance:
             image_guided = self.logits(zero_shot_image, text_normalized)
-            text_guided = self.logits(image_features, self.zero_shot_text())
+            text_guided = self.logits(image_features, self.zero_shot_text_features)
             loss_terms["guidance_image"] = F.cross_entropy(image_guided.float(), labels)
             loss_terms["guidance_text"] = F.cross_entropy(text_guided.float(), labels)
         aux = auxiliary_loss(aux_logits, top_k, labels) if self.class_aware is not None else None
@@ -285,7 +284,7 @@ class DualPromptCLIP(VisuallyPromptedCLIP):
 
 
 class VisualPromptTrainer(PromptCLIPTrainer):
-    """What VPT, VLP and DPT share: TRAINER.VPT checks, deep prompts, T_zs rebuilt for every class set."""
+    """What VPT, VLP and DPT share: TRAINER.VPT checks, deep prompts, T_zs built for every class set."""
 
     cfg_node = "COOP"
 
@@ -298,10 +297,11 @@ class VisualPromptTrainer(PromptCLIPTrainer):
         width = clip_model.visual.conv1.out_channels
         return DeepVisualPrompts(n_blocks, cfg.TRAINER.VPT.N_CTX, width, clip_model.dtype)
 
-    def prepare_model(self, model):
-        template = get_template(self.cfg.DATASET.NAME, kind="coop")
+    def zero_shot_text_features(self, cfg, clip_model, classnames):
+        """T_zs: frozen features of the dataset's CoOp template, on the run's device."""
+        template = get_template(cfg.DATASET.NAME, kind="coop")
         print(f"{type(self).__name__} zero-shot text features: {template!r}")
-        model.zero_shot_text_features = frozen_text_features(model.clip_model, template, self.dm.dataset.classnames)
+        return self.frozen_class_features(clip_model, template, classnames)
 
 
 @TRAINER_REGISTRY.register()
@@ -309,21 +309,15 @@ class VPT(VisualPromptTrainer):
     """Deep visual prompts in every block; one optimizer with cfg.OPTIM."""
 
     model_name = "visual_prompts"
+    accepts_text_plugin = False  # it classifies with the frozen zero-shot text features: nothing to refine
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         n_blocks = vit_block_count(clip_model, "VPT")
-        return VPTCLIP(clip_model, self.build_visual_prompts(cfg, clip_model, n_blocks))
+        prompts = self.build_visual_prompts(cfg, clip_model, n_blocks)
+        return VPTCLIP(clip_model, prompts, self.zero_shot_text_features(cfg, clip_model, classnames))
 
     def trainable_modules(self, model):
         return {self.model_name: model.visual_prompts}
-
-    def prepare_model(self, model):
-        if model.text_plugin is not None:
-            raise ConfigError(
-                "VPT classifies with frozen zero-shot text features, so a text-feature plug-in has nothing to refine; "
-                "use it with VLP or DPT, or switch it off"
-            )
-        super().prepare_model(model)
 
 
 @TRAINER_REGISTRY.register()
@@ -357,13 +351,16 @@ class VLP(VisualPromptTrainer):
         learner = build_coop_prompt_learner(cfg, classnames, clip_model)
         visual_prompts = self.build_visual_prompts(cfg, clip_model, self.visual_prompt_blocks(cfg, n_blocks))
         class_aware = self.build_class_aware(cfg, classnames, clip_model, n_blocks)
+        plugin = self.build_text_plugin(cfg, clip_model)
         return DualPromptCLIP(
             clip_model,
             learner,
             visual_prompts,
+            self.zero_shot_text_features(cfg, clip_model, classnames),
             class_aware,
             cpn=cfg.TRAINER.SELECTED_COVPT.CPN,
             aux_weight=float(cfg.TRAINER.ALPHA),
+            text_plugin=plugin,
         )
 
     def trainable_modules(self, model):

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
 
-from datasets.templates import get_template
-from trainers.common import build_squared_cosine_scheduler, frozen_text_features
+from trainers.common import build_squared_cosine_scheduler
+from trainers.common.templates import get_template
 from trainers.coop import CoOp, CoOpCLIP, add_coop_cfg, build_coop_prompt_learner
 
 KG_SCHEDULES = ("cosine", "squared_cosine")
@@ -39,23 +39,21 @@ def knowledge_guided_score(text_features, anchor_features):
 
 
 class KgCoOpCLIP(CoOpCLIP):
-    """CoOp's model plus frozen anchor features of the current class list."""
+    """CoOp's model plus frozen anchor features of the current class list (not checkpointed)."""
 
-    def __init__(self, clip_model, prompt_learner, weight):
-        super().__init__(clip_model, prompt_learner)
+    def __init__(self, clip_model, prompt_learner, weight, anchor_features, text_plugin=None):
+        super().__init__(clip_model, prompt_learner, text_plugin=text_plugin)
         self.weight = weight
-        self.register_buffer("anchor_features", None, persistent=False)
+        self.register_buffer("anchor_features", anchor_features, persistent=False)
 
-    def forward(self, image, labels=None):
+    def forward(self, image, labels=None, frozen_features=None):
         training = labels is not None
-        image_features, visual_output = self.encode_image(image, training)
+        image_features, visual_output = self.encode_image(image, training, frozen_features)
         text_features = self.learned_text_features()
         refined, loss_terms = self.refine_text_features(text_features, image_features, visual_output, labels)
         logits = self.logits(image_features, refined)
         if not training:
             return logits
-        if self.anchor_features is None:
-            raise RuntimeError("KgCoOpCLIP.anchor_features is unset; set it before training")
         score = knowledge_guided_score(text_features, self.anchor_features)
         return logits, {**loss_terms, "kg": self.weight * score}
 
@@ -81,12 +79,12 @@ class KgCoOp(CoOp):
 
     def build_custom_clip(self, cfg, classnames, clip_model):
         learner = build_coop_prompt_learner(cfg, classnames, clip_model)
-        return KgCoOpCLIP(clip_model, learner, float(cfg.TRAINER.COOP.W))
-
-    def prepare_model(self, model):
-        template = get_template(self.cfg.DATASET.NAME, kind="kgcoop")
-        print(f"KgCoOp anchors: {template!r} (W = {model.weight})")
-        model.anchor_features = frozen_text_features(model.clip_model, template, model.prompt_learner.classnames)
+        plugin = self.build_text_plugin(cfg, clip_model)
+        weight = float(cfg.TRAINER.COOP.W)
+        template = get_template(cfg.DATASET.NAME, kind="kgcoop")
+        print(f"KgCoOp anchors: {template!r} (W = {weight})")
+        anchors = self.frozen_class_features(clip_model, template, learner.classnames)
+        return KgCoOpCLIP(clip_model, learner, weight, anchors, text_plugin=plugin)
 
     def build_scheduler(self, optimizer):
         if self.cfg.TRAINER.COOP.KG_SCHEDULE == "squared_cosine":

@@ -25,6 +25,7 @@ from yacs.config import CfgNode as CN
 from clip.vision_transformer import VisionTransformer
 from dassl.config import ConfigError, register_cfg_extension
 from dassl.engine import TRAINER_REGISTRY
+from dassl.engine.distributed import BatchNormOverRanks, all_gather_rows
 
 from trainers.common import TextFeaturePlugin, normalize, register_text_plugin
 from trainers.coop import CoOp
@@ -71,8 +72,9 @@ def check_textrefiner_cfg(node):
 class AlignmentMLP(nn.Module):
     """Per-token Linear -> BatchNorm -> ReLU -> Linear (the reference's 1x1 convs).
 
-    BatchNorm pools its statistics over every token of the batch and always
-    computes in fp32 (its parameters stay fp32 when the rest is fp16).
+    BatchNorm pools its statistics over every token of the batch (of every
+    process under torchrun) and always computes in fp32 (its parameters stay
+    fp32 when the rest is fp16).
     """
 
     def __init__(self, width):
@@ -81,7 +83,7 @@ class AlignmentMLP(nn.Module):
             OrderedDict(
                 [
                     ("fc1", nn.Linear(width, width)),
-                    ("norm", nn.BatchNorm1d(width)),
+                    ("norm", BatchNormOverRanks(width)),
                     ("relu", nn.ReLU()),
                     ("fc2", nn.Linear(width, width)),
                 ]
@@ -138,8 +140,7 @@ class TextRefinerPlugin(TextFeaturePlugin):
     Text features are (C, D) or, for per-image hosts like CoCoOp, (B, C, D).
     Outside training the refined matrix is kept while its input, dtype and
     autocast state stay the same (once per class set); train(), eval() and
-    load_state_dict() drop it. Under nn.DataParallel the replicas post their
-    cache writes and `apply_replica_updates` makes them on this module.
+    load_state_dict() drop it.
     """
 
     model_name = "text_refiner"
@@ -172,7 +173,6 @@ class TextRefinerPlugin(TextFeaturePlugin):
         self.to(dtype)
         self.align.layers.norm.float()
         self._test_refined = None
-        self._replica_writes = {}  # the same dict in every DataParallel replica (a shallow copy of __dict__)
         self.register_load_state_dict_post_hook(lambda module, _: module.forget_test_features())
 
     def forget_test_features(self):
@@ -243,21 +243,10 @@ class TextRefinerPlugin(TextFeaturePlugin):
     def write(self, aligned):
         """Replace (not modify) the cache, so the autograd graph of this step's read stays valid.
 
-        A DataParallel replica, discarded after the forward, posts its tokens
-        under its device index instead.
+        Under torchrun every process writes the tokens of the whole global batch.
         """
-        if getattr(self, "_is_replica", False):
-            self._replica_writes[aligned.get_device()] = aligned
-            return
         with torch.autocast(aligned.device.type, enabled=False):
-            self.local_cache = write_cache(self.local_cache, aligned, self.momentum, self.cache_update)
-
-    def apply_replica_updates(self, device_ids):
-        """One write of the replicas' tokens joined in `device_ids` order (the batch order), as one device writes."""
-        posted = [self._replica_writes[device] for device in device_ids if device in self._replica_writes]
-        self._replica_writes.clear()
-        if posted:
-            self.write(torch.cat([tokens.to(self.local_cache.device) for tokens in posted]))
+            self.local_cache = write_cache(self.local_cache, all_gather_rows(aligned), self.momentum, self.cache_update)
 
 
 @register_text_plugin

@@ -7,7 +7,7 @@ same checks, with the same messages, for callers that build them directly.
 Not imported by `dassl.config` itself: it depends on the engine's modules,
 which import `dassl.config`.
 """
-from ..data.datasets.split_dataset import SUBSAMPLE_CHOICES
+from ..data.datasets.base_new import SUBSAMPLE_CHOICES
 from ..data.samplers import AVAILABLE_SAMPLERS
 from ..data.transforms import check_input_cfg
 from ..engine.distributed import check_global_batch, requested_world_size

@@ -9,7 +9,8 @@ from torch.utils.data import DataLoader
 from .dataset_wrapper import DatasetWrapper
 from ..utils.atomic import remove_stale_temp_files
 from .datasets import build_dataset
-from .datasets.split_dataset import FEWSHOT_DIR, DatasetProblem
+from .datasets.dataset_errors import DatasetProblem
+from .datasets.few_shot import FEWSHOT_DIR
 from .image_check import check_dataset_images
 from .samplers import build_sampler
 from .transforms import build_transform

@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from ..utils import console_stream, write_json
 from ..utils.errors import UnreadableImageError
-from .datasets.split_dataset import FEWSHOT_DIR, MissingImagesError
+from .datasets.dataset_errors import MissingImagesError
+from .datasets.few_shot import FEWSHOT_DIR
 
 RECORD_FILE = "image_check.json"
 MAX_RECORDS = 512  # verified lists kept; the oldest are dropped

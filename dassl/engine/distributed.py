@@ -7,6 +7,11 @@ Conventions:
 - Evaluation is sharded: rank r takes items r, r + N, ...; the outputs are
   gathered back in dataset order, so every rank gets the full result.
 - Only rank 0 writes logs, checkpoints and the done marker.
+- A model whose training step pools the batch (BatchNorm, a cache written
+  from the batch) pools every rank's share (`BatchNormOverRanks`,
+  `all_gather_rows`), and a mean over a varying number of items per rank
+  (tokens not ignored) is weighted by `share_of_global_count`, so the step
+  still equals the single-process one.
 Without WORLD_SIZE > 1 in the environment nothing here changes anything.
 """
 import os
@@ -14,6 +19,7 @@ import sys
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional  # noqa: F401  (all_reduce with a backward, for BatchNormOverRanks)
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
 
 from dassl.config.checks import invalid_value
@@ -173,6 +179,50 @@ class GatheringEvaluator:
 
     def __getattr__(self, name):
         return getattr(self.evaluator, name)
+
+
+def share_of_global_count(count):
+    """count * N / (the ranks' total count), 1 outside torchrun: a loss averaged over this rank's `count`
+    items, times this, makes DDP's average of the ranks' gradients that of the mean over all their items."""
+    if not is_distributed():
+        return 1.0
+    total = count.detach().float().clone()
+    dist.all_reduce(total)
+    return count.float() * world_size() / total
+
+
+def all_gather_rows(rows):
+    """Every rank's `rows` (first dimensions may differ) concatenated in rank order, without gradient;
+    `rows` itself outside torchrun."""
+    if not is_distributed():
+        return rows
+    sizes = [torch.zeros(1, dtype=torch.long, device=rows.device) for _ in range(world_size())]
+    dist.all_gather(sizes, torch.tensor([rows.shape[0]], device=rows.device))
+    longest = max(int(size) for size in sizes)
+    padded = rows.new_zeros((longest, *rows.shape[1:]))
+    padded[: rows.shape[0]] = rows
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([part[: int(size)] for part, size in zip(parts, sizes)])
+
+
+class BatchNormOverRanks(torch.nn.BatchNorm1d):
+    """BatchNorm1d whose training statistics pool every rank's rows, as one process over the global
+    batch would; the plain BatchNorm1d outside torchrun. (SyncBatchNorm does this on GPUs only.)"""
+
+    def forward(self, rows):
+        if not (self.training and is_distributed()):
+            return super().forward(rows)
+        count = torch.tensor([float(rows.shape[0])], device=rows.device)
+        dist.all_reduce(count)
+        sums = torch.distributed.nn.functional.all_reduce(torch.stack([rows.sum(0), (rows * rows).sum(0)]))
+        mean = sums[0] / count
+        variance = sums[1] / count - mean * mean
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(variance * count / (count - 1), self.momentum)
+        return (rows - mean) * torch.rsqrt(variance + self.eps) * self.weight + self.bias
 
 
 def wrap_for_training(model, device):

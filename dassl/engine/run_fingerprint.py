@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 
+from ..config import apply_cfg_extensions, get_cfg_default
 from ..utils import atomic_write_text, file_sha256, read_json
 from ..utils.errors import InputError
 from ..utils.tools import DONE_MARKER, is_run_done
@@ -93,22 +94,38 @@ def _short(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def default_config():
+    """The flattened default config, registered extensions included."""
+    return flat_config(apply_cfg_extensions(get_cfg_default()))
+
+
+def added_since(stored_config, key, value, defaults):
+    """A config key the stored run.json lacks, set to its default: the key was added to the toolkit
+    after that run, and a new key's default keeps the behaviour it had before (docs/architecture.md)."""
+    return key not in stored_config and key in defaults and defaults[key] == value
+
+
 def differences(stored, current):
     """`["OPTIM.LR 0.002 -> 0.5", ...]` for what `current` has and `stored` has otherwise.
 
     In a dict section only the keys `current` gives are compared, so a partial
-    fingerprint checks what it names.
+    fingerprint checks what it names. A config key that the stored fingerprint
+    lacks does not count while it holds its default (`added_since`).
     """
     found = []
+    defaults = None
     for section, values in current.items():
         old = stored.get(section)
         if section == "data":
             found += data_differences(old, values) if old is not None else []
         elif isinstance(values, dict):
             old = old if isinstance(old, dict) else {}
+            changed = {key: value for key, value in values.items() if old.get(key) != value}
+            if section == "config" and any(key not in old for key in changed):
+                defaults = default_config() if defaults is None else defaults
+                changed = {key: value for key, value in changed.items() if not added_since(old, key, value, defaults)}
             prefix = "" if section == "config" else f"{section}."
-            found += [f"{prefix}{key} {_short(old.get(key))} -> {_short(value)}"
-                      for key, value in sorted(values.items()) if old.get(key) != value]
+            found += [f"{prefix}{key} {_short(old.get(key))} -> {_short(value)}" for key, value in sorted(changed.items())]
         elif old != values:
             found.append(f"{section} {_short(old)} -> {_short(values)}")
     return found

@@ -13,8 +13,6 @@ def _staged_param_groups(model, optim_cfg):
     """Layers in OPTIM.NEW_LAYERS train at LR; the rest at LR * BASE_LR_MULT."""
     if not isinstance(model, nn.Module):
         raise TypeError("OPTIM.STAGED_LR needs an nn.Module (not a parameter list) to tell new layers from base layers")
-    if isinstance(model, nn.DataParallel):
-        model = model.module
     new_layers = optim_cfg.NEW_LAYERS
     new_layers = [new_layers] if isinstance(new_layers, str) else list(new_layers)
     if not new_layers:

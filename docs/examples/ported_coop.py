@@ -5,8 +5,8 @@ Run it with ``python train.py --import docs/examples/ported_coop.py --trainer Po
 upstream trainer files are: its own ``TextEncoder`` that calls
 ``clip_model.transformer`` sequence-first, ``PromptLearner``, ``CustomCLIP``
 and a ``TrainerX`` subclass. The only change a port needs is marked "PORT":
-the backbone comes from the toolkit's loader, which reads
-``MODEL.BACKBONE.PATH`` and local models, and loads safely. See docs/porting.md.
+the backbone comes from the toolkit's loader (``trainers.common.backbone``), which
+reads ``MODEL.BACKBONE.PATH`` and local models, and loads safely. See docs/porting.md.
 """
 import os.path as osp
 
@@ -15,12 +15,12 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from clip import clip
-from clip import load_clip_to_cpu as toolkit_load_clip_to_cpu
 from clip.simple_tokenizer import SimpleTokenizer as _Tokenizer
 from dassl.engine import TRAINER_REGISTRY, TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_checkpoint, load_pretrained_weights
+from trainers.common.backbone import load_clip_to_cpu as toolkit_load_clip_to_cpu
 
 _tokenizer = _Tokenizer()
 

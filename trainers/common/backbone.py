@@ -1,5 +1,10 @@
-"""Loading the frozen CLIP backbone once per run, in the run's precision."""
+"""Loading the frozen CLIP backbone once per run, in the run's precision.
+
+The one place that turns MODEL.BACKBONE into ``clip``'s plain arguments
+(model name, weights path, trust flag): ``clip`` knows no config.
+"""
 import contextlib
+import os
 
 import clip
 from clip.model import convert_weights
@@ -7,7 +12,10 @@ from clip.model import convert_weights
 from dassl.config import ConfigError, register_cfg_extension
 from dassl.utils.errors import BackboneLoadError
 
+from .templates import OPEN_CLIP_FAMILY, OPENAI_FAMILY
+
 NORMALISATION_TOLERANCE = 1e-6
+LOAD_ERROR = "Cannot load the CLIP backbone (MODEL.BACKBONE.NAME / PATH)"
 
 
 @register_cfg_extension
@@ -21,8 +29,10 @@ def backbone_errors():
     """The loader's errors as one BackboneLoadError that names the config keys."""
     try:
         yield
+    except BackboneLoadError:
+        raise
     except (FileNotFoundError, ValueError, RuntimeError) as error:
-        raise BackboneLoadError(f"Cannot load the CLIP backbone (MODEL.BACKBONE.NAME / PATH): {error}") from error
+        raise BackboneLoadError(f"{LOAD_ERROR}: {error}") from error
 
 
 @register_cfg_extension
@@ -31,11 +41,42 @@ def add_backbone_trust_cfg(cfg):
     cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT = False
 
 
+def backbone_source(cfg):
+    """MODEL.BACKBONE as ``clip``'s (name, path or None); a PATH that is not there fails naming the key."""
+    backbone = cfg.MODEL.BACKBONE
+    path = backbone.PATH or None
+    if path and not os.path.isfile(os.path.expanduser(path)):
+        raise BackboneLoadError(f"{LOAD_ERROR}: MODEL.BACKBONE.PATH points to a missing file: {path}")
+    return backbone.NAME, path
+
+
 def check_backbone(cfg):
     """A checkpoint that is not there, an untrusted TorchScript one, or an open_clip architecture the
     hooks cannot serve, fails at config check, before the dataset is read (nothing is loaded or downloaded)."""
     with backbone_errors():
-        clip.check_backbone_source(cfg.MODEL.BACKBONE, cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT)
+        clip.check_backbone_source(*backbone_source(cfg), trust_torchscript=cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT)
+
+
+def load_clip_to_cpu(cfg):
+    """CLIP for MODEL.BACKBONE (PATH if set, else NAME; TRUST_TORCHSCRIPT) on CPU, as ``clip.load_clip_to_cpu``
+    loads it; the name CoOp-family trainer files call, so a ported file imports this one."""
+    with backbone_errors():
+        name, path = backbone_source(cfg)
+        return clip.load_clip_to_cpu(name, path, trust_torchscript=cfg.MODEL.BACKBONE.TRUST_TORCHSCRIPT)
+
+
+def backbone_family(cfg):
+    """"open_clip" when MODEL.BACKBONE names an open_clip model or file, else "openai" (OpenAI-format
+    weights: OpenAI's releases, their files, MiniCLIP); the prompt templates' defaults depend on it."""
+    backbone = cfg.MODEL.BACKBONE
+    source = clip.open_clip_source(backbone.NAME, backbone.PATH or None)
+    return OPEN_CLIP_FAMILY if source is not None else OPENAI_FAMILY
+
+
+def backbone_label(cfg):
+    """MODEL.BACKBONE as the logs name it: NAME, and PATH when set."""
+    backbone = cfg.MODEL.BACKBONE
+    return f"{backbone.NAME}{', from ' + backbone.PATH if backbone.PATH else ''}"
 
 
 def _rounded(values):
@@ -44,7 +85,7 @@ def _rounded(values):
 
 def check_input_matches_backbone(cfg, clip_model):
     """INPUT.SIZE / PIXEL_MEAN / PIXEL_STD must be what the backbone's weights were trained with."""
-    name = cfg.MODEL.BACKBONE.NAME
+    name = cfg.MODEL.BACKBONE.NAME or cfg.MODEL.BACKBONE.PATH  # a file alone needs no NAME
     resolution = clip_model.visual.input_resolution
     if cfg.INPUT.SIZE[0] != resolution or cfg.INPUT.SIZE[1] != resolution:
         raise ConfigError(
@@ -65,10 +106,8 @@ def check_input_matches_backbone(cfg, clip_model):
 
 def load_frozen_clip(cfg, precision):
     """CLIP from MODEL.BACKBONE.{NAME,PATH}, cast for `precision`, all parameters frozen."""
-    backbone = cfg.MODEL.BACKBONE
-    print(f"Loading CLIP (backbone: {backbone.NAME}{', from ' + backbone.PATH if backbone.PATH else ''})")
-    with backbone_errors():
-        clip_model = clip.load_clip_to_cpu(cfg, trust_torchscript=backbone.TRUST_TORCHSCRIPT)
+    print(f"Loading CLIP (backbone: {backbone_label(cfg)})")
+    clip_model = load_clip_to_cpu(cfg)
     check_input_matches_backbone(cfg, clip_model)
     if precision.mode == "fp16":
         convert_weights(clip_model)  # open_clip's weights load in fp32; OpenAI's are fp16 already

@@ -7,16 +7,15 @@ training. So before the first epoch every training image is augmented K times
 and encoded once; each step then draws one of its K views per image instead
 of decoding, augmenting and encoding it again. The numbers differ from plain
 training (K fixed augmentations instead of a fresh one per epoch), so it is
-off by default (K = 0).
+off by default (K = 0). The trainer's FeatureServer
+(trainers.common.feature_server) holds the views and serves them.
 """
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from dassl.config import ConfigError, register_cfg_extension
-from dassl.engine.distributed import distribute_train_loader
+from dassl.config import register_cfg_extension
 
 from .feature_cache import encode_frozen_images
-from .frozen_eval import EVAL_INPUT_FEATURES, ServedImageFeatures
 
 
 @register_cfg_extension
@@ -54,42 +53,3 @@ def encode_augmented_views(clip_model, image_loader, n_views, precision, device)
     )
     with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
         return torch.stack([encode_frozen_images(clip_model, in_order, precision, device) for _ in range(n_views)])
-
-
-class CachedViewTraining:
-    """Mixin placed before TrainerX in a PromptCLIPTrainer: swaps the train loader for cached views."""
-
-    def before_train(self):
-        super().before_train()
-        n_views = self.cfg.TRAIN.CACHED_VIEWS
-        if n_views <= 0:
-            return
-        self._check_cached_views_apply()
-        print(f"Encoding {n_views} augmented views of {len(self.dm.dataset.train_x)} training images (TRAIN.CACHED_VIEWS)")
-        self.train_views = encode_augmented_views(
-            self.frozen_image_tower(), self.dm.train_loader_x, n_views, self.precision, self.device
-        )
-        self.train_loader_x = distribute_train_loader(index_loader(self.dm.train_loader_x), self.cfg.SEED)
-        self._view_generator = torch.Generator().manual_seed(max(self.cfg.SEED, 0))
-
-    def mid_pass_state_unsupported(self):
-        if self.cfg.TRAIN.CACHED_VIEWS > 0:
-            return "TRAIN.CACHED_VIEWS draws views from a generator that is not saved"
-        return super().mid_pass_state_unsupported()
-
-    def _check_cached_views_apply(self):
-        model = self.custom_clip
-        plugin_needs_images = model.text_plugin is not None and bool(model.text_plugin.visual_request)
-        if model.eval_image_input != EVAL_INPUT_FEATURES or plugin_needs_images:
-            raise ConfigError(
-                f"TRAIN.CACHED_VIEWS needs a model whose training images only go through the frozen image tower "
-                f"(CoOp, KgCoOp, CoCoOp without TextRefiner); {type(self).__name__} is not one: set TRAIN.CACHED_VIEWS 0"
-            )
-
-    def parse_batch_train(self, batch):
-        if "img" in batch:
-            return super().parse_batch_train(batch)
-        index = batch["index"]
-        view = torch.randint(self.train_views.shape[0], (len(index),), generator=self._view_generator)
-        features = self.train_views[view, index].to(self.device)
-        return ServedImageFeatures(features, None), batch["label"].to(self.device)

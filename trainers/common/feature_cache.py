@@ -66,7 +66,7 @@ def backbone_fingerprint(cfg):
     fix e.g. the activation)."""
     backbone = cfg.MODEL.BACKBONE
     weights = file_fingerprint(backbone.PATH or clip.loader.checkpoint_path(backbone.NAME))
-    identity = clip.backbone_identity(backbone)
+    identity = clip.backbone_identity(backbone.NAME, backbone.PATH or None)
     if identity == clip.loader.OPENAI_FORMAT:
         return weights
     return hashlib.sha256(f"{weights}\n{identity}".encode()).hexdigest()

@@ -1,26 +1,28 @@
 """The model every prompt host shares: frozen CLIP + a learnable prompt module."""
-import contextlib
-
 import torch
 from torch import nn
 
-from .frozen_eval import EVAL_INPUT_IMAGES
+from .feature_server import EVAL_INPUT_IMAGES
 from .text_encoding import encode_prompt_embeddings, normalize
 
 
 class PromptedCLIP(nn.Module):
     """Frozen CLIP with a `prompt_learner` and an optional text-feature plug-in.
 
-    Subclasses implement forward(image, labels=None): with labels (training)
-    it returns (logits, loss_terms) where loss_terms maps names to weighted
-    scalar tensors added to the cross-entropy by the trainer; without labels
-    it returns logits. Keeping the loss out of forward() lets DataParallel
-    gather the outputs.
+    Subclasses implement forward(image, labels=None, frozen_features=None):
+    with labels (training) it returns (logits, loss_terms) where loss_terms
+    maps names to weighted scalar tensors added to the cross-entropy by the
+    trainer; without labels it returns logits. The cross-entropy stays in the
+    trainer, the one place that computes it in fp32 and checks it is finite.
 
-    `eval_image_input` (see trainers.common.frozen_eval) tells the trainer
-    whether evaluation may serve the frozen image features from the feature
-    cache; a subclass whose evaluation forward reaches the image tower only
-    through `frozen_image_features` may say so.
+    `eval_image_input` (see trainers.common.feature_server) tells the trainer
+    whether it may serve the frozen image features (feature cache, cached
+    views); a subclass whose forward reaches the image tower only through
+    `frozen_image_features` may say so, and then takes the served features
+    as its `frozen_features` argument (image None when only they are served).
+
+    Complete when built: the text-feature plug-in (`text_plugin`, or None)
+    and any frozen class features are constructor arguments.
 
     `text_chunk` is the number of prompt sequences per text-tower pass: N > 0
     at most N, 0 (default) sized to the free memory of the prompts' device
@@ -29,41 +31,32 @@ class PromptedCLIP(nn.Module):
 
     eval_image_input = EVAL_INPUT_IMAGES
 
-    def __init__(self, clip_model, prompt_learner, text_chunk=0):
+    def __init__(self, clip_model, prompt_learner, text_chunk=0, text_plugin=None):
         super().__init__()
         self.clip_model = clip_model
         self.prompt_learner = prompt_learner
-        self.text_plugin = None
+        self.text_plugin = text_plugin
         self.text_chunk = text_chunk
-        self._served_image_features = None
         self._evaluation_text_features = None
 
     @property
     def dtype(self):
         return self.clip_model.dtype
 
-    def encode_image(self, image, training):
+    def encode_image(self, image, training, frozen_features=None):
         """Normalised image features, plus the plug-in's extra visual outputs in training."""
         request = self.text_plugin.visual_request if self.text_plugin is not None and training else {}
         if not request:
-            return self.frozen_image_features(image), None
+            return self.frozen_image_features(image, frozen_features), None
         visual_output = self.clip_model.visual.forward_features(image.type(self.dtype), **request)
         return normalize(visual_output.pooled), visual_output
 
-    def frozen_image_features(self, image):
-        """rownorm(frozen image tower output): the one frozen image pass, which the feature cache may serve."""
-        if self._served_image_features is not None:
-            return normalize(self._served_image_features)
+    def frozen_image_features(self, image, frozen_features=None):
+        """rownorm(frozen image tower output): the one frozen image pass, skipped when its
+        output (`frozen_features`, not normalised) is served."""
+        if frozen_features is not None:
+            return normalize(frozen_features)
         return normalize(self.clip_model.visual(image.type(self.dtype)))
-
-    @contextlib.contextmanager
-    def serving_frozen_image_features(self, features):
-        """Inside, `features` (this batch's frozen tower outputs, not normalised) replace the frozen image pass."""
-        self._served_image_features = features
-        try:
-            yield
-        finally:
-            self._served_image_features = None
 
     def encode_prompts(self, prompts, eot_indices):
         """Text features (not normalised) of prompt embeddings with leading batch dims."""

@@ -29,14 +29,6 @@ class TextFeaturePlugin(nn.Module):
     def forward(self, text_features, image_features, visual_output, labels):
         raise NotImplementedError
 
-    def apply_replica_updates(self, device_ids):
-        """Run on the real module after each nn.DataParallel forward (`device_ids`: the wrapper's).
-
-        Replicas are discarded after the forward, so a plug-in that changes its
-        own state in forward must, on a replica (`_is_replica`), post the
-        change and make it here. The base plug-in changes none.
-        """
-
 
 def register_text_plugin(builder):
     """Register `builder(cfg, clip_model, precision) -> TextFeaturePlugin | None`.

@@ -11,9 +11,10 @@ are read as "cars_train/<name>".
 """
 import os
 
-from dassl.data.datasets.split_dataset import CAPTION_FILES, DatasetNotFoundError, DatasetProblem
+from dassl.data.datasets.dataset_errors import DatasetNotFoundError, DatasetProblem
 from dassl.utils.errors import InputError
 
+CAPTION_FILES = ("captions.txt", "descriptions.txt")
 DISABLE_OPTION = "TRAINER.TGPT.CONTENT_LOSS False"
 BARE_NAME_FOLDERS = {"StanfordCars": "cars_train"}
 
@@ -49,12 +50,20 @@ def dataset_folders(dataset, root):
     return folder, _absolute(key_root, root)
 
 
-def find_caption_file(dataset_folder):
-    """The first of CAPTION_FILES present in `dataset_folder`; raises naming both and the way out."""
+def present_caption_file(dataset_folder):
+    """The first of CAPTION_FILES present in `dataset_folder`, or None."""
     for name in CAPTION_FILES:
         path = os.path.join(dataset_folder, name)
         if os.path.isfile(path):
             return path
+    return None
+
+
+def find_caption_file(dataset_folder):
+    """The first of CAPTION_FILES present in `dataset_folder`; raises naming both and the way out."""
+    path = present_caption_file(dataset_folder)
+    if path:
+        return path
     expected = " or ".join(os.path.join(dataset_folder, name) for name in CAPTION_FILES)
     raise DatasetNotFoundError(
         f"TGP-T's content loss needs one description per training image, but there is no {expected}. "

@@ -1,4 +1,4 @@
-"""TGP-T (Tan et al., AAAI 2024): image-conditioned, text-supervised prompts with a zero-shot-initialised head.
+"""TGP-T's model (Tan et al., AAAI 2024): image-conditioned, text-supervised prompts with a zero-shot-initialised head.
 
 Two query sets pass through one "Bonder" block each (self-attention, then
 cross-attention to the frozen image tokens), giving per image one category
@@ -7,11 +7,6 @@ two sequences per image, so its cost does not grow with the number of
 classes. The prompts are supervised as tokens through CLIP's tied vocabulary
 (towards "a photo of a {class}." and towards a description of the image), and
 a linear head over rownorm([image feature; text feature]) classifies.
-
-Config node TRAINER.TGPT: PREC (fp32 | amp | bf16), N_Q_CATEGORY, N_Q_CONTENT,
-CTX_INIT, CONTENT_LOSS, INSERT_CLS, LABEL_SMOOTHING, WISEFT_RATIO. The model is
-selected on val, never on test: the configs set DATASET.VAL_FROM_TRAIN 8, so a
-split without a val list (ImageNet) validates on held-out training images.
 """
 import json
 import math
@@ -21,32 +16,19 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 from torch import nn
-from yacs.config import CfgNode as CN
 
 import clip
 from clip.layers import attention_heads
-from dassl.config import ConfigError, register_cfg_extension
-from dassl.engine import TRAINER_REGISTRY
-from dassl.utils import load_checkpoint
+from dassl.config import ConfigError
+from dassl.engine.distributed import share_of_global_count
 from dassl.utils.errors import CheckpointMismatchError
 
-from datasets.templates import IMAGENET_FAMILY
-from trainers.common import (
-    Precision,
-    PromptCLIPTrainer,
-    PromptedCLIP,
-    build_text_plugin,
-    checkpoint_file,
-    load_frozen_clip,
-    load_module_state,
-    normalize,
-)
-from trainers.common.captions import image_descriptions
+from trainers.common import PromptedCLIP, normalize
 from trainers.common.prompt_learner import context_from_words
+from trainers.common.templates import IMAGENET_FAMILY
 
-TGPT_PRECISIONS = ("fp32", "amp", "bf16")
 LOGIT_SCALE = math.exp(4.60517)
-MINED_TEMPLATES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tgpt_mined_templates.json")
+MINED_TEMPLATES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mined_templates.json")
 GENERIC_TEMPLATES = (
     "a photo of a {}.",
     "a good photo of a {}.",
@@ -55,64 +37,6 @@ GENERIC_TEMPLATES = (
     "a photo of the large {}.",
 )
 SOS_ID, PERIOD_ID, EOT_ID = clip.tokenize(".")[0, :3].tolist()
-
-
-def add_tgpt_cfg(cfg):
-    """TRAINER.TGPT with the spec's defaults."""
-    cfg.TRAINER.TGPT = CN()
-    cfg.TRAINER.TGPT.PREC = "fp32"
-    cfg.TRAINER.TGPT.N_Q_CATEGORY = 32
-    cfg.TRAINER.TGPT.N_Q_CONTENT = 64
-    cfg.TRAINER.TGPT.CTX_INIT = "a photo of a"
-    cfg.TRAINER.TGPT.CONTENT_LOSS = True
-    cfg.TRAINER.TGPT.INSERT_CLS = False
-    cfg.TRAINER.TGPT.LABEL_SMOOTHING = 0.1
-    cfg.TRAINER.TGPT.WISEFT_RATIO = 0.5
-
-
-register_cfg_extension(add_tgpt_cfg)
-
-
-def check_tgpt_cfg(node):
-    """Fail on TRAINER.TGPT values that cannot work, before CLIP is loaded."""
-    if node.PREC not in TGPT_PRECISIONS:
-        raise ConfigError(
-            f"TRAINER.TGPT.PREC must be one of {', '.join(TGPT_PRECISIONS)}, got {node.PREC!r} "
-            "(TGP-T trains fp32 parameters; amp and bf16 only change the compute dtype)"
-        )
-    for key in ("N_Q_CATEGORY", "N_Q_CONTENT"):
-        if node[key] < 1:
-            raise ConfigError(f"TRAINER.TGPT.{key} must be at least 1, got {node[key]}")
-    if not 0.0 <= node.LABEL_SMOOTHING < 1.0:
-        raise ConfigError(f"TRAINER.TGPT.LABEL_SMOOTHING must lie in [0, 1), got {node.LABEL_SMOOTHING}")
-    if not 0.0 <= node.WISEFT_RATIO <= 1.0:
-        raise ConfigError(f"TRAINER.TGPT.WISEFT_RATIO must lie in [0, 1], got {node.WISEFT_RATIO}")
-
-
-def check_val_set(cfg, dataset):
-    """TGP-T selects its model on val, never on test: refuse a val list that is the test list (spec 2.5)."""
-    selects = not cfg.TEST.NO_TEST and cfg.TEST.FINAL_MODEL == "best_val"
-    if selects and (not dataset.val or dataset.val is dataset.test):
-        raise ConfigError(
-            f"TGP-T selects its model on val, but {cfg.DATASET.NAME} has no val split and would validate on the "
-            "test set; set DATASET.VAL_FROM_TRAIN 8 (as the TGPT configs do) to validate on held-out training images"
-        )
-
-
-class TGPTPrecision(Precision):
-    """The shared fp32 / amp modes plus bf16 autocast (no loss scaling), all on fp32 parameters."""
-
-    def __init__(self, mode, device):
-        super().__init__("fp32" if mode == "bf16" else mode, device)
-        self.mode = mode
-
-    def prepare_clip(self, clip_model):
-        return clip_model.float()
-
-    def autocast(self):
-        if self.mode == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return super().autocast()
 
 
 def mined_templates(dataset_name):
@@ -315,14 +239,19 @@ class TGPTCLIP(PromptedCLIP):
         return sequences, eot
 
     def token_loss(self, prompts, targets):
-        """Smoothed CE of the prompts read through the tied vocabulary; id 0 positions are ignored."""
+        """Smoothed CE of the prompts read through the tied vocabulary; id 0 positions are ignored.
+
+        The mean runs over the positions not ignored of the global batch (under torchrun too).
+        """
         vocabulary_logits = prompts @ self.clip_model.token_embedding.weight.t().type(prompts.dtype)
-        return F.cross_entropy(
+        targets = targets.flatten().to(prompts.device)
+        loss = F.cross_entropy(
             vocabulary_logits.flatten(0, 1).float(),
-            targets.flatten().to(prompts.device),
+            targets,
             ignore_index=0,
             label_smoothing=self.label_smoothing,
         )
+        return loss * share_of_global_count((targets != 0).sum())
 
     def forward(self, image, labels=None, content_token_targets=None):
         """Training (labels given): (logits, loss terms). Evaluation: (plain logits, WiSE-FT logits)."""
@@ -338,117 +267,3 @@ class TGPTCLIP(PromptedCLIP):
         if content_token_targets is not None:
             terms["content"] = self.token_loss(content, content_token_targets)
         return logits, terms
-
-
-class WiseFTEvaluator:
-    """The run's evaluator scores the plain head; the WiSE-FT head's accuracy is one extra line after it."""
-
-    def __init__(self, evaluator):
-        self.evaluator = evaluator
-        self.reset()
-
-    def reset(self):
-        self.evaluator.reset()
-        self._correct = 0
-        self._total = 0
-
-    def process(self, output, gt):
-        plain, wiseft = output
-        self.evaluator.process(plain, gt)
-        self._correct += int(wiseft.argmax(dim=1).eq(gt).sum().item())
-        self._total += gt.shape[0]
-
-    def evaluate(self):
-        results = self.evaluator.evaluate()
-        accuracy = 100.0 * self._correct / self._total
-        print(f"* wiseft_accuracy: {accuracy:.2f}%")
-        results["wiseft_accuracy"] = accuracy
-        return results
-
-
-def load_tgpt_checkpoint(learner, path):
-    """Load a TGPT checkpoint for `learner`'s classes; returns (epoch, number of learned head rows used)."""
-    checkpoint = load_checkpoint(path)
-    state = checkpoint.get("state_dict", {})
-    recorded = state.get("_extra_state")
-    if not isinstance(recorded, dict) or "classnames" not in recorded or "head" not in state:
-        raise CheckpointMismatchError(f"{path} records no head rows with their class names; it was not written by the TGPT trainer")
-    load_module_state(learner, state, path)
-    used = learner.load_head_rows(state["head"], recorded["classnames"])
-    return checkpoint.get("epoch"), used
-
-
-@TRAINER_REGISTRY.register()
-class TGPT(PromptCLIPTrainer):
-    cfg_node = "TGPT"
-    log_loss_terms = True
-
-    def __init__(self, cfg):
-        self.content_token_targets = None
-        super().__init__(cfg)
-        self.evaluator = WiseFTEvaluator(self.evaluator)
-
-    def check_cfg(self, cfg):
-        check_tgpt_cfg(cfg.TRAINER.TGPT)
-        if cfg.MODEL.INIT_WEIGHTS:
-            raise ConfigError("TGPT does not read MODEL.INIT_WEIGHTS; evaluate a trained run with --model-dir instead")
-
-    def build_model(self):
-        cfg, node = self.cfg, self.cfg.TRAINER.TGPT
-        self.precision = TGPTPrecision(node.PREC, self.device)
-        clip_model = load_frozen_clip(cfg, self.precision).to(self.device)
-        if build_text_plugin(cfg, clip_model, self.precision) is not None:
-            raise ConfigError("TGP-T has no per-class text features for a text-feature plug-in; disable the plug-in")
-        print(f"Building TGPT (PREC={node.PREC})")
-        learner = TGPTPromptLearner(
-            clip_model,
-            self.dm.dataset.classnames,
-            mined_templates(cfg.DATASET.NAME),
-            n_category=node.N_Q_CATEGORY,
-            n_content=node.N_Q_CONTENT,
-            ctx_init=node.CTX_INIT,
-            insert_cls=node.INSERT_CLS,
-        )
-        self.model = TGPTCLIP(clip_model, learner, node.LABEL_SMOOTHING, node.WISEFT_RATIO).to(self.device)
-        print(f"Trainable parameters: {sum(p.numel() for p in learner.parameters()):,}")
-        self._register_trainable(self.model_name, learner)
-        self.scaler = self.precision.make_grad_scaler()
-
-    def before_train(self):
-        """Check the val set, then read the training images' descriptions: a problem stops the run before it starts."""
-        check_val_set(self.cfg, self.dm.dataset)
-        if self.cfg.TRAINER.TGPT.CONTENT_LOSS:
-            train_x = self.dm.dataset.train_x
-            descriptions = image_descriptions(
-                self.dm.dataset, [item.impath for item in train_x], self.cfg.DATASET.ROOT, self.cfg.DATASET.NAME
-            )
-            self.content_token_targets = content_targets(descriptions, self.cfg.TRAINER.TGPT.N_Q_CONTENT)
-            self.content_rows = {item.impath: row for row, item in enumerate(train_x)}
-        super().before_train()
-
-    def content_targets_of(self, impaths):
-        if self.content_token_targets is None:
-            return None
-        rows = torch.tensor([self.content_rows[path] for path in impaths])
-        return self.content_token_targets[rows].to(self.device)
-
-    def training_inputs(self, batch):
-        return (self.content_targets_of(batch["impath"]),)
-
-    def model_inference(self, input):
-        with self.precision.autocast():
-            plain, wiseft = self.model(input)
-        return plain.float(), wiseft.float()
-
-    def load_model(self, directory, epoch=None):
-        """Load the learned modules; head rows are matched to the current classes by name."""
-        if not directory:
-            print("Note that load_model() is skipped as no pretrained model is given")
-            return
-        path = checkpoint_file(directory, self.model_name, epoch)
-        loaded_epoch, used = load_tgpt_checkpoint(self.custom_clip.prompt_learner, path)
-        n_classes = len(self.custom_clip.prompt_learner.classnames)
-        print(
-            f"Loading weights to {self.model_name} from {path} (epoch = {loaded_epoch}); "
-            f"learned head rows for {used} of {n_classes} classes, zero-shot rows for the rest"
-        )
