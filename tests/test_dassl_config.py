@@ -64,6 +64,28 @@ def test_values_are_literal_decoded_and_sources_recorded(tmp_path):
         merge_from_list(cfg, ["OPTIM.LR"])
 
 
+def test_a_base_file_is_merged_first_and_its_variant_overrides_it(tmp_path):
+    (tmp_path / "mini.yaml").write_text("OPTIM:\n  LR: 0.01\n  MAX_EPOCH: 20\n")
+    variant = tmp_path / "mini_ep5.yaml"
+    variant.write_text("_BASE_: mini.yaml\nOPTIM:\n  MAX_EPOCH: 5\n")
+    cfg = merge_from_file(get_cfg_default(), str(variant))
+    assert cfg.OPTIM.LR == 0.01 and cfg.OPTIM.MAX_EPOCH == 5
+    assert key_source(cfg, "OPTIM.LR") == str(tmp_path / "mini.yaml") and key_source(cfg, "OPTIM.MAX_EPOCH") == str(variant)
+
+
+@pytest.mark.parametrize("base, problem", [
+    ("nope.yaml", "does not exist"),
+    ("loop.yaml", "already its own base"),
+    (3, "must name a .yaml file"),
+])
+def test_a_bad_base_is_one_clear_error(tmp_path, base, problem):
+    (tmp_path / "loop.yaml").write_text("_BASE_: variant.yaml\n")
+    variant = tmp_path / "variant.yaml"
+    variant.write_text(f"_BASE_: {base}\n")
+    with pytest.raises(ConfigError, match=f"_BASE_ in .*: .*{problem}|_BASE_ in .*{problem}"):
+        merge_from_file(get_cfg_default(), str(variant))
+
+
 def test_frozen_config_cannot_be_merged():
     cfg = get_cfg_default()
     cfg.freeze()

@@ -117,3 +117,29 @@ def test_sampler_names():
     assert sorted(build_sampler("RandomSampler", data_source=[1, 2, 3])) == [0, 1, 2]
     with pytest.raises(ValueError, match="SequentialSampler"):
         build_sampler("RandomDomainSamplr", data_source=[1])
+
+
+def augmented_epochs(cfg, data_source, n_epochs=3):
+    """Every epoch's augmented batches of `data_source`, seeded, as one tensor."""
+    torch.manual_seed(0)
+    wrapper = DatasetWrapper(cfg, data_source, transform=build_transform(cfg, is_train=True), is_train=True)
+    return torch.stack([wrapper[i]["img"] for _ in range(n_epochs) for i in range(len(wrapper))]), wrapper
+
+
+def test_decoded_images_are_kept_within_the_budget_and_give_the_same_batches(tmp_path):
+    paths = []
+    for i, colour in enumerate(["red", "green", "blue"]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.effect_noise((16, 16), 40 + 20 * i).convert("RGB").save(paths[-1])
+    data_source = [Datum(str(path), i) for i, path in enumerate(paths)]
+    cfg = toy_cfg(tmp_path)
+    cfg.INPUT.TRANSFORMS = ("random_resized_crop", "random_flip", "normalize")
+    plain, plain_wrapper = augmented_epochs(cfg, data_source)
+    assert plain_wrapper.decoded.images == {}, "DECODED_CACHE_MB 0 (the default) keeps nothing"
+    cfg.DATALOADER.DECODED_CACHE_MB = 2 * 16 * 16 * 3 / 2**20  # room for two of the three images
+    cached, wrapper = augmented_epochs(cfg, data_source)
+    assert torch.equal(cached, plain)
+    assert list(wrapper.decoded.images) == [str(paths[0]), str(paths[1])]
+    first = wrapper.decoded.read(str(paths[0]))
+    first.putpixel((0, 0), (0, 0, 0))
+    assert wrapper.decoded.read(str(paths[0])).getpixel((0, 0)) != (0, 0, 0), "each read is a copy"

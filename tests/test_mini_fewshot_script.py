@@ -1,5 +1,6 @@
 """scripts/mini_fewshot.sh plans the few-shot protocol on the mini world: every
-trainer, 1/2/4/8/16 shots, 3 seeds, both mini datasets, a figure; every config exists."""
+trainer, 1/2/4/8/16 shots, 3 seeds, both mini datasets, a figure; every config exists, and the
+mini_fewshot family gives 8 and 16 shots shorter schedules than 1-4 shots."""
 import os
 import shlex
 import stat
@@ -33,6 +34,10 @@ def test_mini_fewshot_plans_every_trainer_shot_and_seed(tmp_path):
     assert plan.datasets == ["mini_fashion_mnist", "mini_clipart"]
     trained = {row.name for row in plan.rows if not row.is_zero_shot}
     assert trained == {"CoOp", "CoCoOp", "KgCoOp", "DPT", "VLP", "VPT", "TGPT", "TextRefiner", "KgCoOp+TextRefiner"}
-    assert {run.config for run in plan.runs()} == {"mini"}
+    configs = {(run.row.name, run.shots): run.config for run in plan.runs()}
+    assert [configs["CoOp", k] for k in (1, 2, 4, 8, 16)] == ["mini", "mini", "mini", "mini_ep10", "mini_ep5"]
+    assert configs["KgCoOp+TextRefiner", 16] == "mini_ep5" and configs["ZeroshotCLIP", 0] == "mini"
+    assert [configs["CoCoOp", k] for k in (1, 2, 4, 8, 16)] == ["mini", "mini_ep5", "mini_ep2", "mini_ep1", "mini_ep1"]
+    assert {configs["TGPT", k] for k in (1, 2, 4, 8, 16)} == {"mini_it40"}
     assert len(plan.runs()) == 9 * 2 * 3 * 5 + 2 * 3  # zero-shot: once per dataset and seed
     assert args.plot.endswith(".png") and args.warm

@@ -54,6 +54,20 @@ def test_fewshot_configs_per_shot_count_as_data(world):
     assert plan.shots == [1, 2, 4, 8, 16] and len(plan.runs()) == 5
 
 
+def test_a_config_family_names_a_config_per_shot_count(world):
+    """`Trainer:mini_fewshot` is no file but a table: per shot count (unlisted counts take the entry
+    of the largest listed count below them; no count, as in base-to-new, the 16-shot one)."""
+    coop, cocoop, plugin = plan_of(world, "--protocol", "fewshot", "--trainers", "CoOp:mini_fewshot",
+                                   "CoCoOp:mini_fewshot", "KgCoOp+TextRefiner:mini_fewshot").rows
+    assert [coop.config_for("dsa", k) for k in (1, 3, 4, 8, 12, 16, 32)] == [
+        "mini", "mini", "mini", "mini_ep10", "mini_ep10", "mini_ep5", "mini_ep5"]
+    assert coop.config_for("dsa") == "mini_ep5" and plugin.config_for("dsa", 8) == "mini_ep10"
+    assert [cocoop.config_for("dsa", k) for k in (1, 2, 4, 8, 16)] == ["mini", "mini_ep5", "mini_ep2", "mini_ep1", "mini_ep1"]
+    with pytest.raises(sweep.SweepError, match="config family 'mini_fewshot' has no configs for trainer MyTrainer"):
+        sweep.parse_rows(["MyTrainer:mini_fewshot"], world["root"],
+                         methods={"MyTrainer": sweep.Method(None, "MyTrainer", "x")})
+
+
 def test_transfer_source_shots_follow_shots(world):
     plan = plan_of(world, "--protocol", "dg", "--trainers", "KgCoOp", "--source", "dsa", "--datasets", "imagenet_a",
                    "--seeds", "1", "--shots", "4")

@@ -60,6 +60,8 @@ def _dataloader():
     node.NUM_WORKERS = 4
     node.K_TRANSFORMS = 1
     node.RETURN_IMG0 = False
+    # MiB of decoded images each dataset keeps for its next pass (0: decode every time); same batches
+    node.DECODED_CACHE_MB = 0
     node.TRAIN_X = _loader("RandomSampler", 32)
     node.TRAIN_U = _loader("RandomSampler", 32)
     node.TRAIN_U.SAME_AS_X = True

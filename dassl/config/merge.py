@@ -16,6 +16,7 @@ from ..utils.hints import closest_name_hint
 
 _SOURCES_ATTR = "_key_sources"
 _YAML_EXTENSIONS = (".yaml", ".yml")
+BASE_KEY = "_BASE_"  # a config file's parent file, relative to it, merged first
 
 
 class ConfigError(InputError, ValueError):
@@ -101,8 +102,10 @@ def _merge_mapping(root, node, mapping, prefix, source):
         _record_source(root, full_key, source)
 
 
-def merge_from_file(cfg, path):
-    """Merge a yaml config file into `cfg` (strict keys and types)."""
+def merge_from_file(cfg, path, _children=()):
+    """Merge a yaml config file into `cfg` (strict keys and types). A file naming another in
+    `_BASE_: other.yaml` (relative to itself) is that file with its own keys merged on top, so a
+    variant (fewer epochs) states only what differs."""
     if not path or not os.path.isfile(path):
         raise ConfigError(f"Config file not found: {path!r} (check the path given to --config-file / --dataset-config-file)")
     if not path.endswith(_YAML_EXTENSIONS):
@@ -117,8 +120,22 @@ def merge_from_file(cfg, path):
     _ensure_mutable(cfg)
     if not isinstance(data, dict):
         raise ConfigError(f"Config file {path} must hold a mapping of keys, got {type(data).__name__}")
+    if BASE_KEY in data:
+        _merge_base(cfg, path, data.pop(BASE_KEY), _children)
     _merge_mapping(cfg, cfg, data, "", path)
     return cfg
+
+
+def _merge_base(cfg, path, base, children):
+    if not isinstance(base, str) or not base.endswith(_YAML_EXTENSIONS):
+        raise ConfigError(f"{BASE_KEY} in {path} must name a .yaml file beside it, e.g. {BASE_KEY}: mini.yaml; got {base!r}")
+    chain = children + (os.path.realpath(path),)
+    base_path = os.path.join(os.path.dirname(path), base)
+    if os.path.realpath(base_path) in chain:
+        raise ConfigError(f"{BASE_KEY} in {path} names {base_path}, which is already its own base; remove the loop")
+    if not os.path.isfile(base_path):
+        raise ConfigError(f"{BASE_KEY} in {path} names {base_path}, which does not exist")
+    merge_from_file(cfg, base_path, chain)
 
 
 def _ensure_mutable(cfg):

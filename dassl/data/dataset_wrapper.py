@@ -2,7 +2,7 @@
 from torch.utils.data import Dataset
 from torchvision.transforms import Compose, Normalize, Resize, ToTensor
 
-from ..utils import read_image
+from .decoded_images import DecodedImages
 from .transforms import INTERPOLATION_MODES
 
 
@@ -26,6 +26,7 @@ class DatasetWrapper(Dataset):
         if "normalize" in cfg.INPUT.TRANSFORMS:
             plain.append(Normalize(mean=cfg.INPUT.PIXEL_MEAN, std=cfg.INPUT.PIXEL_STD))
         self.to_tensor = Compose(plain)
+        self.decoded = DecodedImages(cfg.DATALOADER.DECODED_CACHE_MB)
 
     def __len__(self):
         return len(self.data_source)
@@ -33,7 +34,7 @@ class DatasetWrapper(Dataset):
     def __getitem__(self, idx):
         item = self.data_source[idx]
         output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
-        img0 = read_image(item.impath)
+        img0 = self.decoded.read(item.impath)
         if self.transform is None:
             output["img"] = self.to_tensor(img0)
         elif isinstance(self.transform, (list, tuple)):

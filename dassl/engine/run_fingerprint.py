@@ -39,6 +39,7 @@ RESULT_NEUTRAL_KEYS = frozenset({
     "DATASET.ROOT",  # the data itself is fingerprinted by its split files and class list
     "MODEL.BACKBONE.PATH",  # the checkpoint is fingerprinted by its SHA-256
     "DATALOADER.NUM_WORKERS",
+    "DATALOADER.DECODED_CACHE_MB",
     "TRAIN.PRINT_FREQ",
     "TRAIN.CHECKPOINT_FREQ",
     "TEST.PER_CLASS_RESULT",

@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.sweeping.protocols import DEFAULT_SOURCE, FEWSHOT_SHOTS, default_datasets, fewshot_config
+from tools.sweeping.protocols import (
+    CONFIG_FAMILIES, DEFAULT_SOURCE, FEWSHOT_SHOTS, default_datasets, family_config, fewshot_config,
+)
 
 BASE2NEW_SCRIPTS = {"train_base": "base2new_train.sh", "test_new": "base2new_test.sh"}
 BASE2NEW_STEPS = {"train_base": "base2new_train", "test_new": "base2new_test"}  # of the generic script
@@ -84,9 +86,12 @@ class Row:
         return self.method.trainer == "ZeroshotCLIP"
 
     def config_for(self, dataset, shots=None):
-        """The config of a run on `dataset`; with `shots`, the method's few-shot config."""
+        """The config of a run on `dataset`; with `shots`, the method's few-shot config (or the
+        config family's, see tools/sweeping/protocols.py)."""
         config = self.config
-        if shots is not None and not self.explicit:
+        if config in CONFIG_FAMILIES:
+            config = family_config(config, self.method.trainer, shots)
+        elif shots is not None and not self.explicit:
             config = fewshot_config(self.method.trainer, config, dataset, shots)
         return config.format(dataset=dataset)
 
@@ -220,6 +225,12 @@ def parse_rows(specs, configs_dir, methods=METHODS):
             raise SweepError(
                 f"trainer '{name}' has several configs under {configs_dir / 'trainers' / name}/: "
                 f"name one as {name}:CFG"
+            )
+        family = CONFIG_FAMILIES.get(config)
+        if family is not None and method.trainer not in family:
+            raise SweepError(
+                f"{spec}: config family '{config}' has no configs for trainer {method.trainer} "
+                f"(it has: {', '.join(family)}); name one of its configs as {name}:CFG"
             )
         rows.append(Row(name, method, config or method.config, explicit=bool(config)))
     return rows
