@@ -1,6 +1,7 @@
 """Smoke runs of the mini-world tools: the data build (from shipped images) and MiniCLIP pretraining."""
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,20 @@ def test_build_names_the_missing_source_and_the_package_to_install(tmp_path):
     with pytest.raises(FileNotFoundError, match="openclipart-png"):
         builder.main(["build", "--clipart-source", str(tmp_path), "--out", str(tmp_path / "out"),
                       "--datasets", "mini_clipart"])
+
+
+@pytest.mark.parametrize("tool, argv", [
+    ("build_mini_world", ["build", "--clipart-source", "{tmp}", "--out", "{tmp}/out", "--datasets", "mini_clipart"]),
+    ("pretrain_miniclip", ["--root", "{tmp}/root", "--clipart-source", "{tmp}/none", "--steps", "1", "--no-eval"]),
+])
+def test_a_missing_source_is_one_line_at_the_command_line(tmp_path, monkeypatch, tool, argv):
+    module = load_tool(tool)
+    monkeypatch.setattr(sys, "argv", [f"{tool}.py", *(arg.format(tmp=tmp_path) for arg in argv)])
+    with pytest.raises(SystemExit) as exit_info:
+        module.cli()
+    message = str(exit_info.value.code)
+    assert message.startswith(f"{tool}.py: error: clip-art folder {tmp_path}") and "\n" not in message
+    assert "install the Debian package openclipart-png or pass --clipart-source" in message
 
 
 def test_captions_are_measured_facts_of_the_image():

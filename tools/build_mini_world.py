@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from dassl.utils.errors import InputError  # noqa: E402
 from datasets.mini_world import (  # noqa: E402
     ARCHIVE_SUFFIX,
     PRETRAIN_DIR,
@@ -56,6 +57,14 @@ from datasets.mini_world import (  # noqa: E402
     default_root,
     extract_all,
 )
+
+
+class MissingSourceError(InputError, FileNotFoundError):
+    """A source folder or file of the builder is missing; the message names the package or flag that gives it."""
+
+
+class SourceDataError(InputError, ValueError):
+    """A source holds something other than what the builder needs (format, too few images)."""
 
 IMAGE_SIZE = 32
 IMAGE_DIR = "images"
@@ -286,7 +295,7 @@ def read_idx(path):
         data = handle.read()
     zero, dtype_code, ndim = data[0] * 256 + data[1], data[2], data[3]
     if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+        raise SourceDataError(f"{path} is not an unsigned-byte IDX file; pass Fashion-MNIST's .gz files")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
@@ -303,7 +312,7 @@ def pad_to_size(grey_array):
     """Centre a square grayscale image (at most IMAGE_SIZE) on a black IMAGE_SIZE canvas."""
     height, width = grey_array.shape
     if height > IMAGE_SIZE or width > IMAGE_SIZE:
-        raise ValueError(f"Fashion-MNIST image of {height}x{width} is larger than {IMAGE_SIZE}x{IMAGE_SIZE}")
+        raise SourceDataError(f"Fashion-MNIST image of {height}x{width} is larger than {IMAGE_SIZE}x{IMAGE_SIZE}")
     canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     top, left = (IMAGE_SIZE - height) // 2, (IMAGE_SIZE - width) // 2
     canvas[top:top + height, left:left + width] = grey_array
@@ -316,7 +325,7 @@ def load_fashion_source(source):
     for part, (images_file, labels_file) in FASHION_FILES.items():
         for name in (images_file, labels_file):
             if not (source / name).is_file():
-                raise FileNotFoundError(
+                raise MissingSourceError(
                     f"{source / name} not found; install the Debian package dataset-fashion-mnist "
                     "or pass --fashion-source"
                 )
@@ -335,7 +344,7 @@ def select_unique(candidates, count, seen):
             seen.add(digest)
             chosen.append(item)
     if len(chosen) < count:
-        raise ValueError(f"only {len(chosen)} distinct images available, {count} needed; lower the counts")
+        raise SourceDataError(f"only {len(chosen)} distinct images available, {count} needed; lower the counts")
     return chosen
 
 
@@ -378,7 +387,7 @@ def clipart_files(source, folders):
         recursive = folder.endswith("/**")
         base = Path(source) / folder.removesuffix("/**")
         if not base.is_dir():
-            raise FileNotFoundError(
+            raise MissingSourceError(
                 f"clip-art folder {base} not found; install the Debian package openclipart-png "
                 "or pass --clipart-source"
             )
@@ -455,7 +464,7 @@ def clipart_items(source, classes, cap, seed):
                  "train": take(CLIPART_TRAIN, len(items))}
         sizes["pretrain"] = len(items) - sum(sizes.values())
         if sizes["pretrain"] < CLIPART_MIN_PRETRAIN:
-            raise ValueError(
+            raise SourceDataError(
                 f"clip-art class {classname!r} has only {len(items)} distinct images, too few for "
                 f"{sizes} plus {CLIPART_MIN_PRETRAIN} pretraining images; give it more source folders or drop it"
             )
@@ -569,5 +578,13 @@ def main(argv=None):
         print(extract_all(args.root if args.root is not None else default_root(), args.shipped))
 
 
+def cli():
+    """Entry point: a missing or unusable source is one line naming the fix, not a traceback."""
+    try:
+        main()
+    except InputError as error:
+        sys.exit(f"build_mini_world.py: error: {error}")
+
+
 if __name__ == "__main__":
-    main()
+    cli()

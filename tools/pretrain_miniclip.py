@@ -87,9 +87,10 @@ if str(REPO) not in sys.path:
 import clip  # noqa: E402
 from datasets.mini_world import DATASET_DIRS, extract_all, read_pretrain_list  # noqa: E402
 from tools.build_mini_world import (  # noqa: E402
-    CLIPART_CLASSES, CLIPART_DIR, DEFAULT_CLIPART_SOURCE, FASHION_DIR, clean_title, file_name_words, pixel_digest,
-    render_clipart,
+    CLIPART_CLASSES, CLIPART_DIR, DEFAULT_CLIPART_SOURCE, FASHION_DIR, MissingSourceError, clean_title,
+    file_name_words, pixel_digest, render_clipart,
 )
+from dassl.utils.errors import InputError  # noqa: E402
 
 ARCHITECTURE = dict(
     embed_dim=64,
@@ -171,6 +172,9 @@ def split_identity(dataset_folder):
 def clipart_pool(clipart_source, clipart_folder):
     """Every openclipart drawing outside MiniClipart's split: [(pixels, concept or None, title)]."""
     clipart_source = Path(clipart_source)
+    if not clipart_source.is_dir():  # else MiniCLIP would silently pretrain on Fashion-MNIST alone
+        raise MissingSourceError(f"clip-art folder {clipart_source} not found; install the Debian package "
+                                 "openclipart-png or pass --clipart-source")
     split_sources, split_digests = split_identity(clipart_folder)
     pool, seen = [], set(split_digests)
     for path in sorted(clipart_source.rglob("*.png")):
@@ -218,7 +222,8 @@ def load_pretraining_images(root, clipart_source):
         images.append(pixels)
         items.append((None, concept, title))
     if not images:
-        raise ValueError(f"no pretraining images under {root}; extract the mini world first")
+        raise MissingSourceError(f"no pretraining images under {root}; extract the mini world first "
+                                 "(python tools/build_mini_world.py extract)")
     texts, text_ids, choices, groups, names = [], {}, [], [], {}
     for index, (_, concept, title) in enumerate(items):
         groups.append(names.setdefault(concept if concept is not None else f"#{index}", len(names)))
@@ -423,5 +428,13 @@ def main(argv=None):
         report_zero_shot(args.output, root)
 
 
+def cli():
+    """Entry point: a missing source (e.g. the openclipart-png package) is one line, not a traceback."""
+    try:
+        main()
+    except InputError as error:
+        sys.exit(f"pretrain_miniclip.py: error: {error}")
+
+
 if __name__ == "__main__":
-    main()
+    cli()
