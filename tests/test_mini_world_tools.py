@@ -117,6 +117,14 @@ def test_a_missing_source_is_one_line_at_the_command_line(tmp_path, monkeypatch,
     assert not (tmp_path / "mini.pt").exists()
 
 
+def test_only_the_shipped_recipe_may_overwrite_the_shipped_checkpoint(capsys):
+    pretrain = load_tool("pretrain_miniclip")
+    with pytest.raises(SystemExit):
+        pretrain.parse_args(["--steps", "3"])
+    assert "only the shipped recipe may overwrite the shipped clip/pretrained/miniclip.pt" in capsys.readouterr().err
+    assert pretrain.parse_args([]).output == pretrain.DEFAULT_OUTPUT
+
+
 def test_captions_are_measured_facts_of_the_image():
     builder = load_tool("build_mini_world")
     red_bar = Image.new("RGB", (32, 32), (255, 255, 255))

@@ -414,6 +414,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch_size < 2:
         parser.error("--steps must be >= 1 and --batch-size >= 2")
+    recipe = ("steps", "batch_size", "lr", "seed")
+    if args.output.resolve() == DEFAULT_OUTPUT.resolve() and any(
+        getattr(args, key) != parser.get_default(key) for key in recipe
+    ):
+        parser.error(f"only the shipped recipe may overwrite the shipped {DEFAULT_OUTPUT.relative_to(REPO)}; "
+                     "pass --output PATH for other --steps, --batch-size, --lr or --seed")
     return args
 
 
