@@ -55,13 +55,16 @@ def fewshot_markdown(table, spread_name):
 def fewshot_comparison_markdown(tables):
     """Methods as rows: the average over datasets at each shot count."""
     shots = sorted({k for t in tables for k in t.shots})
-    headers = ["Method", "Config"] + [f"{k}-shot" for k in shots] + ["Datasets"]
+    headers = ["Method", "Config family"] + [f"{k}-shot" for k in shots] + ["Datasets"]
     body = []
     for table in tables:
         body.append([table.trainer, table.family] + [fmt(table.average.get(k)) for k in shots] + [len(table.datasets)])
         if table.paper:
             body.append([f"{table.trainer} (paper)", ""] + [fmt(table.paper["shots"].get(k)) for k in shots] + [""])
-    return "\n".join(["### Few-shot: average over datasets, methods as rows", "", markdown_grid(headers, body), ""])
+    note = ("Config family: a method's configs that differ only by their epochs; "
+            "its own table below names the config of each shot count.")
+    return "\n".join(["### Few-shot: average over datasets, methods as rows", "", markdown_grid(headers, body), "",
+                      note, ""])
 
 
 def fewshot_records(tables, spread_name):

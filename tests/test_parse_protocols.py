@@ -3,6 +3,7 @@ mean, std, average and difference to the paper below is worked out by hand."""
 import csv
 import json
 import os
+import re
 
 import pytest
 
@@ -66,6 +67,8 @@ def test_fewshot_tables_by_hand(fewshot_tree, capsys):
     # comparison, methods as rows, zero-shot first: (30 + 7 + 30 + 3) / 2 = 35 at 0 shots
     assert markdown_row(out, "ZeroshotCLIP") == ["ZeroshotCLIP", "rn50", "35.00", "", "", "2"]
     assert markdown_row(out, "CoOp") == ["CoOp", "rn50", "", "47.00", "53.00", "2"]
+    assert re.search(r"\| Method +\| Config family +\| 0-shot", out)
+    assert "its own table below names the config of each shot count" in out
     rows = read_csv(fewshot_tree / "fewshot_results.csv")
     average = [r for r in rows if r["trainer"] == "CoOp" and r["is_average"] == "True"]
     assert [(r["dataset"], r["shots"], r["mean"], r["std"]) for r in average] == [
