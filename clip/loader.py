@@ -75,12 +75,22 @@ def _default_cache_dir():
     return Path(os.path.expanduser("~/.cache/clip"))
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+_FILE_HASHES = {}
+
+
+def file_sha256(path):
+    """SHA-256 of a file's bytes, read once per process for each (path, mtime, size): a run checks
+    a checkpoint's trust, loads it and fingerprints it, and reads its (large) bytes once for all."""
+    path = os.path.realpath(os.path.expanduser(os.fspath(path)))
+    stat = os.stat(path)
+    memo_key = (path, stat.st_mtime_ns, stat.st_size)
+    if memo_key not in _FILE_HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                digest.update(chunk)
+        _FILE_HASHES[memo_key] = digest.hexdigest()
+    return _FILE_HASHES[memo_key]
 
 
 def _download(url, target):
@@ -101,7 +111,7 @@ def _download(url, target):
             f"could not download {url} ({error}). Download the file manually to {target}, "
             "or set MODEL.BACKBONE.PATH to a local checkpoint"
         ) from error
-    actual = _sha256(partial)
+    actual = file_sha256(partial)
     if actual != expected:
         partial.unlink(missing_ok=True)
         raise RuntimeError(
@@ -118,7 +128,7 @@ def _openai_checkpoint(name, download_root):
         _download(url, target)
         return target
     expected = url.split("/")[-2]
-    actual = _sha256(target)
+    actual = file_sha256(target)
     if actual != expected:
         raise RuntimeError(
             f"checksum mismatch for {target}: SHA256 is {actual}, expected {expected} for {name}; "
@@ -225,7 +235,7 @@ def is_torchscript_archive(path):
 def _check_torchscript_trusted(path, trust_torchscript):
     if trust_torchscript:
         return
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if digest not in _OPENAI_SHA256:
         raise UntrustedCheckpointError(
             f"{path} is a TorchScript archive that is not one of OpenAI's released CLIP checkpoints "

@@ -161,3 +161,15 @@ def test_load_clip_to_cpu_by_registered_name_or_path(vit_checkpoint, tiny_models
         clip.load_clip_to_cpu(config)
     with pytest.raises(ValueError, match="is an OpenAI model name"):
         clip.register_local_model("RN50", vit_checkpoint)
+
+
+def test_checkpoint_hash_is_memoised_until_the_file_changes(tmp_path, monkeypatch):
+    path = tmp_path / "weights.pt"
+    path.write_bytes(b"first")
+    reads = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda *a, **k: reads.append(a[0]) or real_open(*a, **k))
+    first = loader.file_sha256(path)
+    assert loader.file_sha256(path) == first and len(reads) == 1
+    path.write_bytes(b"second, longer")
+    assert loader.file_sha256(path) != first and len(reads) == 2

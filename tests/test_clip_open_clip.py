@@ -12,8 +12,9 @@ import pytest
 import torch
 
 import clip
+from clip.loader import file_sha256
 from tests.helpers.tiny_open_clip import SERVABLE, make_open_clip_model, register_tiny_configs, save_open_clip_weights
-from trainers.common.feature_cache import backbone_fingerprint, file_fingerprint
+from trainers.common.feature_cache import backbone_fingerprint
 
 open_clip = pytest.importorskip("open_clip")
 
@@ -154,7 +155,7 @@ def test_cache_identity_includes_the_architecture(weights, tmp_path):
     openai = SimpleNamespace(MODEL=SimpleNamespace(BACKBONE=SimpleNamespace(NAME="ViT-B/16", PATH=str(path))))
     fingerprints = {backbone_fingerprint(cfg) for cfg in (gelu, quick, openai)}
     assert len(fingerprints) == 3
-    assert backbone_fingerprint(openai) == file_fingerprint(path)
+    assert backbone_fingerprint(openai) == file_sha256(path)
     images, _ = inputs()
     with torch.no_grad():
         a = clip.load(path, architecture="Tiny-ViT-GELU")[0].encode_image(images)

@@ -72,7 +72,7 @@ def test_torchscript_with_a_released_sha256_or_explicit_trust_loads(tmp_path, mo
     with pytest.raises(loader.UntrustedCheckpointError):
         loader.read_state_dict(path)
     assert "text_projection" in loader.read_state_dict(path, trust_torchscript=True)
-    monkeypatch.setattr(loader, "_OPENAI_SHA256", loader._OPENAI_SHA256 | {loader._sha256(path)})
+    monkeypatch.setattr(loader, "_OPENAI_SHA256", loader._OPENAI_SHA256 | {loader.file_sha256(path)})
     assert "text_projection" in loader.read_state_dict(path)
 
 

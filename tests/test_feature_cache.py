@@ -11,7 +11,7 @@ from dassl.engine import build_trainer
 from dassl.utils import set_random_seed
 from tests.helpers.tiny_clip import make_tiny_clip, save_openai_checkpoint
 from tests.helpers.trainer_runs import base2new_argv, write_colour_images, write_tiny_clip_checkpoint
-from trainers.common.feature_cache import FeatureCache, feature_cache_dir, file_fingerprint, key_digest, split_key
+from trainers.common.feature_cache import FeatureCache, feature_cache_dir, key_digest, split_key
 
 TRAINERS = {
     "ZeroshotCLIP": ("CoOp/vit_b16", ["TRAINER.COOP.PREC", "fp32"]),
@@ -118,18 +118,6 @@ def test_key_follows_transform_precision_split_and_checkpoint(assets, tmp_path):
     }
     assert len(digests) == 5
     assert key_digest(split_key(base.cfg, "test", base.test_loader, base.precision)) == key_digest(key)
-
-
-def test_checkpoint_hash_is_memoised_until_the_file_changes(tmp_path, monkeypatch):
-    path = tmp_path / "weights.pt"
-    path.write_bytes(b"first")
-    reads = []
-    real_open = open
-    monkeypatch.setattr("builtins.open", lambda *a, **k: reads.append(a[0]) or real_open(*a, **k))
-    first = file_fingerprint(path)
-    assert file_fingerprint(path) == first and len(reads) == 1
-    path.write_bytes(b"second, longer")
-    assert file_fingerprint(path) != first and len(reads) == 2
 
 
 def test_files_are_plain_tensors_with_readable_keys_and_bad_files_are_ignored(tmp_path):

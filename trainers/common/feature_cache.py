@@ -27,13 +27,13 @@ import torch
 from tqdm import tqdm
 
 import clip
+from clip.loader import file_sha256
 from dassl.config import register_cfg_extension
-from dassl.utils import console_stream, file_sha256
+from dassl.utils import console_stream
 from dassl.utils.atomic import atomic_write, atomic_write_text
 
 FORMAT_VERSION = 2
 CACHE_ENV = "CLIP_PROMPT_TOOLKIT_CACHE"
-_fingerprints = {}
 
 
 @register_cfg_extension
@@ -50,22 +50,12 @@ def feature_cache_dir(cfg):
     return os.path.join(os.path.expanduser(root), "features")
 
 
-def file_fingerprint(path):
-    """SHA-256 of a file's bytes, hashed once per process for each (path, mtime, size)."""
-    path = os.path.realpath(os.path.expanduser(str(path)))
-    stat = os.stat(path)
-    memo_key = (path, stat.st_mtime_ns, stat.st_size)
-    if memo_key not in _fingerprints:
-        _fingerprints[memo_key] = file_sha256(path)
-    return _fingerprints[memo_key]
-
-
 def backbone_fingerprint(cfg):
     """Fingerprint of the checkpoint file CLIP was loaded from (MODEL.BACKBONE.PATH, else NAME),
     and for open_clip files of the architecture they were read with (the file alone does not
     fix e.g. the activation)."""
     backbone = cfg.MODEL.BACKBONE
-    weights = file_fingerprint(backbone.PATH or clip.loader.checkpoint_path(backbone.NAME))
+    weights = file_sha256(backbone.PATH or clip.loader.checkpoint_path(backbone.NAME))
     identity = clip.backbone_identity(backbone.NAME, backbone.PATH or None)
     if identity == clip.loader.OPENAI_FORMAT:
         return weights
@@ -136,7 +126,7 @@ class FeatureCache:
             return None, "no readable .json record beside it"
         if not isinstance(record, dict) or record.get("key") != key:
             return None, "its record holds another key"
-        if file_fingerprint(path) != record.get("sha256"):
+        if file_sha256(path) != record.get("sha256"):
             return None, "it is not the tensor its record was written with"
         try:
             features = torch.load(path, map_location="cpu", weights_only=True)
@@ -151,7 +141,7 @@ class FeatureCache:
         features = features.detach().cpu().contiguous()
         path = self._path(key, ".pt")
         atomic_write(path, lambda f: torch.save(features, f))
-        record = {"key": key, "sha256": file_fingerprint(path), "shape": list(features.shape),
+        record = {"key": key, "sha256": file_sha256(path), "shape": list(features.shape),
                   "dtype": str(features.dtype)}
         atomic_write_text(self._path(key, ".json"), json.dumps(record, indent=1, sort_keys=True))
         return path
