@@ -225,9 +225,9 @@ def check_resume_source(resume_dir, request):
         return
     found = fingerprints.differences(stored, request)
     if found:
-        what = "; ".join(found[:4]) + (f"; and {len(found) - 4} more" if len(found) > 4 else "")
         raise fingerprints.RunFolderMismatchError(
-            f"--resume {resume_dir} holds another run ({what}): resume from a folder of the same run, or drop --resume"
+            f"--resume {resume_dir} holds another run ({fingerprints.summary(found)}): resume from a folder of the "
+            "same run, or drop --resume"
         )
 
 

@@ -186,11 +186,15 @@ def run_folder_state(output_dir, fingerprint):
     return (FINISHED if finished else RESUMABLE), []
 
 
+def summary(found):
+    """The first differences, for a one-line message."""
+    return "; ".join(found[:4]) + (f"; and {len(found) - 4} more" if len(found) > 4 else "")
+
+
 def mismatch_error(output_dir, found):
     """One line naming the first differences and the two ways out."""
-    what = "; ".join(found[:4]) + (f"; and {len(found) - 4} more" if len(found) > 4 else "")
     return RunFolderMismatchError(
-        f"{output_dir} holds another run ({what}): pass a new --output-dir, or add --restart to discard "
+        f"{output_dir} holds another run ({summary(found)}): pass a new --output-dir, or add --restart to discard "
         "that folder's checkpoints and results"
     )
 
