@@ -1,9 +1,10 @@
 """The shipped MiniCLIP's text tower must respond to learned context, or prompt learning cannot work.
 
 CoOp's shared context, trained on a fixed batch of a mini dataset's base-class
-training shots (frozen image features), should fit them about as well as a
-linear probe on the same features (90-98 %). The tiny random CLIP is the
-control: its text tower responds to context, so the diagnostic can pass.
+training shots (frozen image features), should fit far more of them than the
+hand-written prompt it starts from, and ideally about as many as a linear
+probe on the same features (90-100 %). The tiny random CLIP is the control:
+its text tower responds to context, so the diagnostic can pass.
 """
 import pytest
 import torch
@@ -17,9 +18,9 @@ from tests.helpers.tool_scripts import load_tool
 context_fit = load_tool("context_fit")
 STEPS = 300
 TARGET = 0.9
-# Measured on the shipped MiniCLIP (300 steps, lr 0.1): a linear probe fits 99.6 % / 100 % of these shots,
-# free unit-norm class vectors at its logit scale (14.75) 67.6 % / 97.5 %.
-SHIPPED_FIT = {"mini_clipart": "30.5 % -> 38.6 %", "mini_fashion_mnist": "86.3 % -> 85.0 %"}
+# Measured on the shipped MiniCLIP (300 steps, lr 0.1; tools/pretrain_miniclip.py's docstring has the
+# recipes behind it): an unregularised linear probe fits 99 % / 100 % of these shots.
+SHIPPED_FIT = {"mini_clipart": "28.3 % -> 37.9 %", "mini_fashion_mnist": "36.3 % -> 82.5 %"}
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,15 @@ def test_learned_context_fits_the_base_training_shots_of_the_shipped_miniclip(ro
     model, preprocess = clip.load("MiniCLIP")
     result = context_fit.measure(model, preprocess, root / dataset_dir, steps=STEPS)
     assert result["after"] >= TARGET, result
+
+
+def test_learned_context_moves_the_shipped_miniclip_far_beyond_its_hand_written_prompt(root):
+    """Issue #22's guard: on MiniFashionMNIST, MiniCLIP's domain gap, learned context must fit far more base
+    shots than "a photo of a" does; a text tower that ignores the context words stays near the zero-step fit."""
+    torch.set_num_threads(1)
+    model, preprocess = clip.load("MiniCLIP")
+    result = context_fit.measure(model, preprocess, root / "mini_fashion_mnist", steps=STEPS)
+    assert result["after"] >= 0.75 and result["after"] - result["before"] >= 0.3, result
 
 
 def test_learned_context_fits_a_fixed_batch_through_a_text_tower_that_responds_to_it():

@@ -8,9 +8,10 @@ linear probe on the same image features fits 90-98 % of them, so a text tower
 that responds to context should reach about as much; one that ignores the
 context words stays near zero-shot. The ceiling (an optimiser's estimate) is
 what free unit-norm class vectors reach at the model's logit scale, i.e. what
-a perfect text tower could output: on the shipped MiniCLIP (learnt scale
-14.75) it is far below the probe on MiniClipart, so the image features'
-cosine geometry and the scale limit CoOp as well as the text tower.
+a perfect text tower could output: at MiniCLIP's learnt scale (about 15) it
+is far below the probe on MiniClipart (67.6 % on the model shipped before
+2026-12-03, 99.6 % at scale 100), so the scale limits CoOp as well as the
+text tower.
 
 Usage:
     python tools/context_fit.py [--checkpoint MiniCLIP] [--root DATA] [--steps 300]
