@@ -220,15 +220,16 @@ def captions_of(concept, title):
 
 
 def fashion_items(root, seed):
-    """Fashion-MNIST pretraining images as ``(pixels, concept or None, description)``: a seeded
+    """Fashion-MNIST pretraining images as ``(pixels, concept or None, captions)``: a seeded
     ``FASHION_NAMED_FRACTION`` of them is named by its class, the rest only by a measured description."""
     listed = read_pretrain_list(Path(root) / FASHION_DIR)
     named = torch.rand(len(listed), generator=torch.Generator().manual_seed(seed)) < FASHION_NAMED_FRACTION
     items = []
     for (path, _, classname), is_named in zip(listed, named.tolist()):
         with Image.open(path) as image:
-            items.append((np.asarray(image.convert("RGB")), classname if is_named else None,
-                          "" if is_named else describe_fashion(image.convert("L"))))
+            pixels = np.asarray(image.convert("RGB"))
+            captions = captions_of(classname, "") if is_named else [describe_fashion(image.convert("L"))]
+        items.append((pixels, classname if is_named else None, captions))
     return items
 
 
@@ -239,19 +240,15 @@ def load_pretraining_images(root, clipart_source, seed=0):
     table, per-image caption ids (padded by repetition) and sampling weights.
     """
     fashion = fashion_items(root, seed)
-    described = {index for index, (_, concept, _) in enumerate(fashion) if concept is None}
-    images = [pixels for pixels, _, _ in fashion]
-    items = [(None, concept, "") for _, concept, _ in fashion]
-    for pixels, concept, title in clipart_pool(clipart_source, Path(root) / CLIPART_DIR):
-        images.append(pixels)
-        items.append((None, concept, title))
-    if not images:
+    clipart = [(pixels, concept, captions_of(concept, title))
+               for pixels, concept, title in clipart_pool(clipart_source, Path(root) / CLIPART_DIR)]
+    items = fashion + clipart
+    if not items:
         raise MissingSourceError(f"no pretraining images under {root}; extract the mini world first "
                                  "(python tools/build_mini_world.py extract)")
-    texts, text_ids, choices, groups, names = [], {}, [], [], {}
-    for index, (_, concept, title) in enumerate(items):
+    text_ids, choices, groups, names = {}, [], [], {}
+    for index, (_, concept, captions) in enumerate(items):
         groups.append(names.setdefault(concept if concept is not None else f"#{index}", len(names)))
-        captions = [fashion[index][2]] if index in described else captions_of(concept, title)
         choices.append([text_ids.setdefault(c, len(text_ids)) for c in captions])
     texts = list(text_ids)
     width = max(len(c) for c in choices)
@@ -264,9 +261,9 @@ def load_pretraining_images(root, clipart_source, seed=0):
     pooled = torch.where(title_only, -1, groups)
     counts = torch.bincount(pooled + 1).float()[pooled + 1]
     weights = counts.rsqrt()
-    weights[is_fashion] = 0.2 / len(fashion)
+    weights[is_fashion] = 0.2 / max(len(fashion), 1)
     weights[~is_fashion] *= 0.8 / weights[~is_fashion].sum()
-    pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    pixels = torch.from_numpy(np.stack([image for image, _, _ in items])).permute(0, 3, 1, 2).contiguous()
     return pixels, groups, clip.tokenize(texts), choices, weights
 
 
